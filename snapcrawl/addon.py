@@ -1,0 +1,79 @@
+"""snapcrawl's Scrapy add-on: turns the few ``SNAPCRAWL_*`` settings into Scrapy's own.
+
+Scrapy add-ons run before settings freeze and see command-line ``-s`` values, so derived
+settings (FEEDS from the export location, the User-Agent from the contact, scrapy-redis
+when a Redis URL is given) follow whatever the operator set, with no second config system.
+Values set explicitly at a higher priority (e.g. ``-O out.jsonl`` sets FEEDS) win.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scrapy.settings import BaseSettings
+
+from snapcrawl import __version__
+
+PROJECT_URL = "https://github.com/snapcrawl/snapcrawl"
+FEED_FILES = (
+    ("articles", "snapcrawl.items.ArticleItem"),
+    ("links", "snapcrawl.items.LinkItem"),
+    ("rejected", "snapcrawl.items.RejectedItem"),
+)
+
+
+def _check_setting(settings: BaseSettings, name: str, kind: type, **bounds: Any) -> None:
+    """Fail at start with a clear message naming a bad SNAPCRAWL_* value."""
+    raw = settings.get(name)
+    if raw is None:
+        return
+    try:
+        value = settings.getbool(name) if kind is bool else kind(raw)
+    except (TypeError, ValueError):
+        raise SettingError(f"setting {name}={raw!r}: expected {kind.__name__}") from None
+    lo, hi = bounds.get("lo"), bounds.get("hi")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise SettingError(f"setting {name}={raw!r}: must be between {lo} and {hi}")
+
+
+class SettingError(ValueError):
+    """A setting with a value snapcrawl cannot use."""
+
+
+class SnapcrawlAddon:
+    """Derives FEEDS, USER_AGENT and friends from ``SNAPCRAWL_*`` settings."""
+
+    def update_settings(self, settings: BaseSettings) -> None:
+        _check_setting(settings, "SNAPCRAWL_EXPORT_GZIP", bool)
+        _check_setting(settings, "SNAPCRAWL_PROGRESS_INTERVAL", float, lo=0)
+        _check_setting(settings, "SNAPCRAWL_NEAR_DUP_THRESHOLD", float, lo=0.05, hi=1.0)
+        self._feeds(settings)
+        self._user_agent(settings)
+
+    def _feeds(self, settings: BaseSettings) -> None:
+        if not settings.getbool("SNAPCRAWL_EXPORT_ENABLED", True):
+            return
+        if (settings.getpriority("FEEDS") or 0) >= 20 and settings.getdict("FEEDS"):
+            return  # the operator chose feeds (-O/-o or -s FEEDS); keep Scrapy's meaning
+        base = str(settings.get("SNAPCRAWL_EXPORT_URI") or "exports").rstrip("/")
+        gzip = settings.getbool("SNAPCRAWL_EXPORT_GZIP")
+        ext = ".jsonl.gz" if gzip else ".jsonl"
+        feeds: dict[str, dict[str, Any]] = {}
+        for name, cls in FEED_FILES:
+            opts: dict[str, Any] = {
+                "format": "jsonlines",
+                "encoding": "utf-8",
+                "item_classes": [cls],
+                "overwrite": False,  # append: a resumed JOBDIR run continues its files
+                "store_empty": True,
+            }
+            if gzip:
+                opts["postprocessing"] = ["scrapy.extensions.postprocessing.GzipPlugin"]
+            feeds[f"{base}/%(name)s/%(run_dir)s/{name}{ext}"] = opts
+        settings.set("FEEDS", feeds, priority="addon")
+
+    def _user_agent(self, settings: BaseSettings) -> None:
+        if (settings.getpriority("USER_AGENT") or 0) >= 20:
+            return
+        contact = settings.get("SNAPCRAWL_CONTACT") or PROJECT_URL
+        settings.set("USER_AGENT", f"snapcrawl/{__version__} (+{contact})", priority="addon")

@@ -1,0 +1,72 @@
+"""Item loaders: where raw page values meet the named processors of :mod:`snapcrawl.processors`.
+
+Page classes add raw strings; the loaders normalise them. Context keys used by processors:
+``tz`` (site time zone), ``reference`` (aware datetime for relative dates), ``base_url``,
+``tracking`` (tracking-parameter patterns) and ``strip_index``.
+"""
+
+from __future__ import annotations
+
+from itemloaders import ItemLoader
+from itemloaders.processors import Identity, Join, MapCompose, TakeFirst
+
+from snapcrawl.items import ArticleItem, LinkEntry, Snapshot
+from snapcrawl.processors import (
+    iso_datetime,
+    none_if_empty,
+    normalize_space,
+    original_url,
+    url_processor,
+)
+
+
+def _strip_decor(text: str) -> str:
+    """Drop list/breadcrumb decoration around short values: ``【科技】``, ``[财经]``, ``>>``."""
+    return text.strip(" 【】[]《》<>»«|｜丨/:：-—·•")
+
+
+class LinkEntryLoader(ItemLoader):
+    """One related / more-in-category entry."""
+
+    default_item_class = LinkEntry
+    default_output_processor = TakeFirst()
+    title_in = MapCompose(normalize_space, none_if_empty)
+    url_in = MapCompose(url_processor)
+    snippet_in = MapCompose(normalize_space, none_if_empty)
+    published_at_in = MapCompose(normalize_space, iso_datetime)
+    published_at_raw_in = MapCompose(normalize_space, none_if_empty)
+
+
+class SnapshotLoader(ItemLoader):
+    """The snapshot provenance block."""
+
+    default_item_class = Snapshot
+    default_output_processor = TakeFirst()
+    collector_in = MapCompose(normalize_space, str.lower, none_if_empty)
+    captured_at_in = MapCompose(normalize_space, iso_datetime)
+    captured_at_raw_in = MapCompose(normalize_space, none_if_empty)
+    original_url_in = MapCompose(original_url)
+    disclaimer_in = MapCompose(normalize_space, none_if_empty)
+    disclaimer_out = Join(" ")
+    notice_in = MapCompose(normalize_space, none_if_empty)
+    notice_out = Join(" ")
+
+
+class ArticleLoader(ItemLoader):
+    """The article record (everything but the pipeline-filled dedup fields)."""
+
+    default_item_class = ArticleItem
+    default_output_processor = TakeFirst()
+    url_in = MapCompose(url_processor)
+    title_in = MapCompose(normalize_space, none_if_empty)
+    category_in = MapCompose(normalize_space, _strip_decor, none_if_empty)
+    published_at_in = MapCompose(normalize_space, iso_datetime)
+    published_at_raw_in = MapCompose(normalize_space, none_if_empty)
+    source_in = MapCompose(normalize_space, _strip_decor, none_if_empty)
+    reposted_from_in = MapCompose(normalize_space, _strip_decor, none_if_empty)
+    body_in = MapCompose(normalize_space, none_if_empty)
+    body_out = Join("\n\n")
+    related_in = Identity()
+    related_out = Identity()
+    more_in_category_in = Identity()
+    more_in_category_out = Identity()

@@ -1,0 +1,904 @@
+"""The snapshot page object: an HTML response in, a typed article record out, no I/O.
+
+One class serves every site. Each field is found by, in order: the site profile's selector
+(when a profile is given and its selector matches), then the generic label-driven rules
+working on the page's visible lines (:mod:`snapcrawl.pages.dom`). ``explain()`` says which
+rule produced each field, for operators debugging a new site.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from functools import cached_property
+from typing import Any
+
+from lxml import etree
+from parsel import Selector
+from scrapy.http import TextResponse
+
+from snapcrawl.items import ArticleItem, LinkItem
+from snapcrawl.loaders import ArticleLoader, LinkEntryLoader, SnapshotLoader
+from snapcrawl.pages import vocabulary as V
+from snapcrawl.pages.dom import BLOCK_TAGS, HEADING_TAGS, Line, is_ancestor, linearize
+from snapcrawl.processors import (
+    DEFAULT_TRACKING_PARAMS,
+    DEFAULT_TZ,
+    canonical_url,
+    collector_host,
+    detect_language,
+    normalize_space,
+    parse_datetime,
+    record_id,
+    strip_site_suffix,
+)
+from snapcrawl.profiles import FieldRule, ListRule, Profile
+
+ARTICLE, LISTING, EMPTY = "article", "listing", "empty"
+
+_DATE_ONLY_RE = re.compile(
+    r"^[\[(（【]?\s*(?:(?:19|20)\d{2}\s*[-/.年]\s*)?\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?"
+    r"(?:[\sT]*\d{1,2}[:：]\d{2}(?::\d{2})?)?(?:\s*(?:UTC|GMT|Z|[+-]\d{2}:?\d{2}))?\s*[\])）】]?$"
+    r"|^[\[(（]?\s*(?:\d+\s*(?:秒|分钟|小时|天|周|个月|年)前|刚刚|昨天\s*\d{1,2}:\d{2}|前天\s*\d{1,2}:\d{2})\s*[\])）]?$"
+    r"|^(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2},?\s+\d{4}(?:,?\s*\d{1,2}:\d{2}"
+    r"(?::\d{2})?\s*(?:am|pm)?)?(?:\s*(?:UTC|GMT|[+-]\d{2}:?\d{2}))?$"
+    r"|^\d+\s+(?:minutes?|hours?|days?|weeks?)\s+ago$",
+    re.I,
+)
+_TRAILING_DATE_RE = re.compile(
+    r"\s*[\[(（【]?((?:(?:19|20)\d{2}[-/.年])?\d{1,2}[-/.月]\d{1,2}日?(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?)[\])）】]?\s*$"
+)
+_ANY_DATE_RE = re.compile(
+    r"(?:19|20)\d{2}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?(?:[\sT]*\d{1,2}[:：]\d{2}(?:[:：]\d{2})?)?"
+    r"|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2},?\s+\d{4}(?:,?\s*\d{1,2}:\d{2}"
+    r"(?::\d{2})?\s*(?:am|pm)?)?",
+    re.I,
+)
+_SENTENCE_SPLIT_RE = re.compile(r"(?<=[。！？!?；;])|(?<=[.])\s+(?=[A-Z])")
+_VALUE_SEPS = " \t|｜丨/·•,，;；:：-—_"
+_SHORT_FIELDS = {"category": 24, "source": 40, "reposted_from": 60}
+
+
+@dataclass
+class _Candidate:
+    field: str
+    label: str
+    value: str
+    line: int
+    href: str | None = None
+
+
+@dataclass
+class _ListFound:
+    kind: str  # related | more_in_category
+    heading_line: int
+    heading_text: str
+    category: str | None
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    elements: list[etree._Element] = field(default_factory=list)
+    rule: str = "heading"
+
+
+@dataclass
+class PageResult:
+    """What a page object hands the spider: the kind of page and, for articles, the records."""
+
+    kind: str
+    url: str
+    article: ArticleItem | None = None
+    links: list[LinkItem] = field(default_factory=list)
+    explain: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+class SnapshotPage:
+    """A page of a snapshot aggregator, article or listing, read without I/O."""
+
+    def __init__(
+        self,
+        response: TextResponse,
+        profile: Profile | None = None,
+        *,
+        fetched_at: datetime | None = None,
+        tracking: tuple[str, ...] = DEFAULT_TRACKING_PARAMS,
+    ) -> None:
+        self.response = response
+        self.profile = profile
+        self.fetched_at = (fetched_at or datetime.now(timezone.utc)).replace(microsecond=0)
+        self.tz = profile.timezone if profile else DEFAULT_TZ
+        self.tracking = tuple(tracking) + (profile.tracking_params if profile else ())
+        self.strip_index = bool(profile and profile.strip_index_html)
+        self.url = canonical_url(response.url, tracking=self.tracking, strip_index=self.strip_index) or response.url
+        self._explain: dict[str, str] = {}
+        labels: dict[str, tuple[str, ...]] = dict(V.FIELD_LABELS)
+        if profile:
+            for fname, extra in profile.labels.items():
+                if fname in labels:
+                    labels[fname] = tuple(extra) + labels[fname]
+        self._labels = labels
+        self._label_re, self._label_owner = _compiled_labels(labels)
+        self._label_only_re = V.compile_label_only(labels)
+
+    # ------------------------------------------------------------------ parsing basics
+
+    @cached_property
+    def selector(self) -> Selector:
+        return self.response.selector  # type: ignore[no-any-return]
+
+    @cached_property
+    def root(self) -> etree._Element:
+        return self.selector.root
+
+    @cached_property
+    def body_el(self) -> etree._Element:
+        body = self.root.find(".//body") if self.root is not None else None
+        return body if body is not None else self.root
+
+    @cached_property
+    def lines(self) -> list[Line]:
+        if self.root is None or not isinstance(getattr(self.root, "tag", None), str):
+            return []
+        return linearize(self.body_el)
+
+    @cached_property
+    def meta(self) -> dict[str, str]:
+        """``<meta name|property=... content=...>`` of the head, lowercased names."""
+        out: dict[str, str] = {}
+        if self.root is None:
+            return out
+        for m in self.root.iter("meta"):
+            key = (m.get("name") or m.get("property") or m.get("itemprop") or "").strip().lower()
+            if key and key not in out and m.get("content") is not None:
+                out[key] = normalize_space(m.get("content"))
+        return out
+
+    @cached_property
+    def title_tag(self) -> str:
+        if self.root is None:
+            return ""
+        t = self.root.find(".//title")
+        return normalize_space(t.text_content() if t is not None else "")
+
+    # ------------------------------------------------------------------ list regions
+
+    @cached_property
+    def lists(self) -> dict[str, _ListFound]:
+        found: dict[str, _ListFound] = {}
+        if self.profile:
+            for lname, rule in self.profile.lists.items():
+                lf = self._profile_list(lname, rule)
+                if lf is not None:
+                    found[lname] = lf
+        for line in self.lines:
+            if len(line.text) > 40 or (line.link_density > 0.9 and not line.heading):
+                continue
+            text = line.text.strip()
+            kind: str | None = None
+            cat: str | None = None
+            if V.RELATED_HEADING_RE.match(text):
+                kind = "related"
+            else:
+                m = V.MORE_HEADING_RE.match(text)
+                if m:
+                    kind = "more_in_category"
+                    cat = next((g for g in (m.group("cat1"), m.group("cat2"), m.group("cat3")) if g), None)
+                    if cat and cat.lower() in V.NOT_A_CATEGORY:
+                        cat = None
+            if kind is None or kind in found:
+                continue
+            elements = self._region_after(line.owner)
+            if not elements:
+                continue
+            lf = _ListFound(kind, line.index, text, cat, elements=elements)
+            lf.entries = self._entries(elements)
+            found[kind] = lf
+        return found
+
+    def _region_after(self, heading: etree._Element) -> list[etree._Element]:
+        """The elements after a list heading, up to the next heading: the list's region."""
+        node = heading
+        for _ in range(4):
+            region: list[etree._Element] = []
+            for sib in node.itersiblings():
+                if not isinstance(sib.tag, str) or sib.tag in ("script", "style"):
+                    continue
+                if self._is_section_heading(sib):
+                    break
+                region.append(sib)
+            if any(self._has_text(el) for el in region):
+                return region
+            parent = node.getparent()
+            if parent is None or parent is self.body_el:
+                break
+            node = parent
+        return []
+
+    def _is_section_heading(self, el: etree._Element) -> bool:
+        if el.tag in HEADING_TAGS:
+            return True
+        if len(el) == 0 or (len(el) == 1 and el[0].tag in ("span", "strong", "b")):
+            text = normalize_space(el.text_content())
+            return bool(text) and len(text) <= 40 and bool(
+                V.RELATED_HEADING_RE.match(text) or V.MORE_HEADING_RE.match(text)
+            )
+        return False
+
+    @staticmethod
+    def _has_text(el: etree._Element) -> bool:
+        return bool(normalize_space(el.text_content())) or el.find(".//a") is not None
+
+    def _entries(self, region: list[etree._Element]) -> list[dict[str, Any]]:
+        """Split a list region into entries, whatever the markup (li, tr, div, dl, or flat)."""
+        container: list[etree._Element] = region
+        # descend through single wrappers (div > ul > li ...)
+        while len(container) == 1 and container[0].tag not in ("a", "li", "tr", "dt", "dd"):
+            kids = [c for c in container[0] if isinstance(c.tag, str) and self._has_text(c)]
+            if not kids:
+                break
+            container = kids
+        if not container:
+            return []
+        tags = [c.tag for c in container]
+        groups: list[list[etree._Element]]
+        if len(container) == 1:
+            groups = [container]
+        elif "dt" in tags:
+            groups = []
+            for c in container:
+                if c.tag == "dt" or not groups:
+                    groups.append([c])
+                else:
+                    groups[-1].append(c)
+        elif all(t in BLOCK_TAGS or t == "a" for t in tags) and self._block_entries(container):
+            groups = [[c] for c in container]
+        else:
+            groups = self._flat_groups(container)
+        entries = []
+        for g in groups:
+            entry = self._entry(g)
+            if entry is not None:
+                entries.append(entry)
+        return entries
+
+    def _block_entries(self, container: list[etree._Element]) -> bool:
+        """True when each child is a whole entry (not title/snippet/date siblings)."""
+        if all(c.tag in ("li", "tr", "article", "section", "dl") for c in container):
+            return True
+        # a date-only child means entries are flattened into siblings
+        return not any(_DATE_ONLY_RE.match(normalize_space(c.text_content()) or "-") for c in container)
+
+    @staticmethod
+    def _flat_groups(children: list[etree._Element]) -> list[list[etree._Element]]:
+        """Entries written as flat siblings: an entry ends at its date."""
+        groups: list[list[etree._Element]] = [[]]
+        for c in children:
+            groups[-1].append(c)
+            if _DATE_ONLY_RE.match(normalize_space(c.text_content()) or "-"):
+                groups.append([])
+        return [g for g in groups if g]
+
+    def _entry(self, elements: list[etree._Element]) -> dict[str, Any] | None:
+        """Title (or None), url, snippet and date of one entry."""
+        parts: list[Line] = []
+        for el in elements:
+            parts.extend(linearize(el))
+        if not parts:
+            href = next((a.get("href") for el in elements for a in _anchors(el) if a.get("href")), None)
+            return {"title": None, "url": href, "snippet": None, "date": None} if href else None
+        anchors = [a for el in elements for a in _anchors(el)]
+        date_raw: str | None = None
+        rest: list[Line] = []
+        for p in parts:
+            if date_raw is None and _DATE_ONLY_RE.match(p.text):
+                date_raw = p.text.strip("[]()（）【】 ")
+            else:
+                rest.append(p)
+        title: str | None = None
+        title_el: etree._Element | None = None
+        # an explicit title element: heading, bold, class*=title, or an anchor with text
+        for el in elements:
+            for cand in el.iter():
+                if not isinstance(cand.tag, str):
+                    continue
+                is_titleish = cand.tag in HEADING_TAGS or V.TITLE_CLASS_RE.search(cand.get("class") or "")
+                if is_titleish:
+                    t = normalize_space(cand.text_content())
+                    if t:
+                        title, title_el = t, cand
+                        break
+            if title:
+                break
+        if title is None:
+            for a in anchors:
+                t = normalize_space(a.text_content())
+                if t and not _DATE_ONLY_RE.match(t) and not V.SNIPPET_CLASS_RE.search(a.get("class") or ""):
+                    title, title_el = t, a
+                    break
+        full = " ".join(p.text for p in rest)
+        snippet: str | None = None
+        if title is not None:
+            rest_text = full.replace(title, "", 1) if title in full else full
+            snippet = rest_text.strip(_VALUE_SEPS) or None
+            if snippet is None and _is_snippet_like(title):
+                title, snippet = None, title  # the only text is an excerpt: the entry has no title
+            elif snippet is not None and _is_snippet_like(title) and not _is_snippet_like(snippet):
+                title, snippet = snippet, title  # excerpt first, headline after: unusual, but seen
+        else:
+            snippet = full.strip() or None
+        if date_raw is None and snippet:
+            m = _TRAILING_DATE_RE.search(snippet)
+            if m:
+                date_raw = m.group(1)
+                snippet = snippet[: m.start()].strip() or None
+        url = None
+        if title_el is not None:
+            a = title_el if title_el.tag == "a" else next(iter(_anchors(title_el)), None)
+            if a is None:
+                a = next((x for x in title_el.iterancestors("a")), None)
+            if a is not None:
+                url = a.get("href")
+        if url is None:
+            url = next((a.get("href") for a in anchors if a.get("href")), None)
+        if title is None and snippet is None and url is None:
+            return None
+        return {"title": title, "url": url, "snippet": snippet, "date": date_raw}
+
+    def _profile_list(self, lname: str, rule: ListRule) -> _ListFound | None:
+        entries_sel = self.selector.css(rule.entries)
+        if not entries_sel:
+            return None
+        entries = []
+        for e in entries_sel:
+            def pick(css: str | None, sel: Selector = e) -> str | None:
+                if not css:
+                    return None
+                val = normalize_space(" ".join(sel.css(css).getall()))
+                return val or None
+
+            entries.append({"title": pick(rule.title), "url": pick(rule.url),
+                            "snippet": pick(rule.snippet), "date": pick(rule.date)})
+        lf = _ListFound(lname, -1, "", None, entries=entries, rule=f"profile:css:{rule.entries}")
+        lf.elements = [e.root for e in entries_sel]
+        return lf
+
+    @cached_property
+    def list_line_ids(self) -> set[int]:
+        """Indexes of lines that belong to a recognised list (heading included)."""
+        ids: set[int] = set()
+        regions = [el for lf in self.lists.values() for el in lf.elements]
+        for lf in self.lists.values():
+            if lf.heading_line >= 0:
+                ids.add(lf.heading_line)
+        if not regions:
+            return ids
+        region_set = set(regions)
+        for line in self.lines:
+            el = line.owner
+            while el is not None:
+                if el in region_set:
+                    ids.add(line.index)
+                    break
+                el = el.getparent()
+        return ids
+
+    # ------------------------------------------------------------------ labels
+
+    @cached_property
+    def candidates(self) -> dict[str, list[_Candidate]]:
+        """Every labelled value on the page outside link lists, by field, in page order."""
+        out: dict[str, list[_Candidate]] = {f: [] for f in self._labels}
+        skip = self.list_line_ids
+        lines = self.lines
+        for i, line in enumerate(lines):
+            if i in skip:
+                continue
+            text = line.text
+            m_only = self._label_only_re.match(text)
+            if m_only:
+                fname = self._label_owner.get(m_only.group("label").lower().replace("\u3000", " "), "")
+                fname = fname or self._label_owner.get(re.sub(r"\s+", " ", m_only.group("label").lower()), "")
+                if not fname:
+                    continue
+                nxt = lines[i + 1] if i + 1 < len(lines) and (i + 1) not in skip else None
+                if nxt is not None and not self._label_re.match(nxt.text) and not self._label_only_re.match(nxt.text):
+                    href = _first_href(nxt.hrefs) if fname == "original_url" else None
+                    out[fname].append(_Candidate(fname, m_only.group("label"), nxt.text, i, href))
+                else:  # the label with nothing after it: the page shows the field empty
+                    out[fname].append(_Candidate(fname, m_only.group("label"), "", i, _first_href(line.hrefs)))
+                continue
+            matches = list(self._label_re.finditer(text))
+            if not matches:
+                continue
+            if len(text) > 300 and matches[0].start() > 0:
+                continue  # a label deep inside a long paragraph is prose, not metadata
+            for k, m in enumerate(matches):
+                label = m.group("cjk") or m.group("latin")
+                fname = self._label_owner.get(re.sub(r"\s+", " ", label.lower()), "")
+                if not fname:
+                    continue
+                if label in V.GENERIC and len(text) > 120:
+                    continue
+                end = matches[k + 1].start() if k + 1 < len(matches) else len(text)
+                value = text[m.end():end].strip(_VALUE_SEPS + " ")
+                href = _first_href(line.hrefs) if fname == "original_url" else None
+                if not value and href is None and i + 1 < len(lines) and (i + 1) not in skip \
+                        and k + 1 == len(matches):
+                    nxt = lines[i + 1]
+                    if not self._label_re.search(nxt.text):
+                        value = nxt.text
+                        href = _first_href(nxt.hrefs) if fname == "original_url" else None
+                out[fname].append(_Candidate(fname, label, value, i, href))
+        return out
+
+    def _pick(self, fname: str) -> _Candidate | None:
+        """The best labelled candidate: specific labels first, then nearest after the title."""
+        cands = self.candidates.get(fname) or []
+        if not cands:
+            return None
+        title_line = self.title_line
+        best: tuple[tuple[int, int, int], _Candidate] | None = None
+        for c in cands:
+            if not self._valid_value(fname, c):
+                continue
+            generic = 1 if c.label in V.GENERIC or c.label.title() in V.GENERIC else 0
+            before_title = 1 if title_line is not None and c.line < title_line else 0
+            key = (generic, before_title, c.line)
+            if best is None or key < best[0]:
+                best = (key, c)
+        return best[1] if best else None
+
+    def _valid_value(self, fname: str, c: _Candidate) -> bool:
+        v = c.value
+        if fname in ("published_at", "captured_at"):
+            return parse_datetime(v, tz=self.tz, reference=self.fetched_at) is not None
+        if fname == "original_url":
+            return True
+        if fname in _SHORT_FIELDS:
+            limit = _SHORT_FIELDS[fname] * (2 if v.isascii() else 1)
+            return 0 < len(self._short_value(fname, v)) <= limit
+        return bool(v)
+
+    def _short_value(self, fname: str, value: str) -> str:
+        """Cut a short field's value at an unlabelled date or, for CJK values, a space."""
+        m = _ANY_DATE_RE.search(value)
+        if m and m.start() > 0:
+            value = value[: m.start()]
+        value = value.strip(_VALUE_SEPS)
+        if value and not value[0].isascii() and " " in value and fname != "reposted_from":
+            value = value.split(" ", 1)[0]
+        return value
+
+    # ------------------------------------------------------------------ snapshot block
+
+    @cached_property
+    def snapshot_text(self) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+        """(disclaimer sentences, notice sentences), each with its line index."""
+        disclaimer: list[tuple[int, str]] = []
+        notice: list[tuple[int, str]] = []
+        skip = self.list_line_ids
+        snap_lines = {c.line for f in ("captured_at", "original_url") for c in self.candidates.get(f, [])}
+        for line in self.lines:
+            if line.index in skip or len(line.text) > 600:
+                continue
+            text = line.text
+            is_disc = _is_disclaimer(text)
+            is_notice = bool(V.NOTICE_RE.search(text))
+            if not is_disc and not is_notice:
+                continue
+            if not is_disc and line.furniture:
+                continue
+            near = any(abs(line.index - j) <= 4 for j in snap_lines) or any(
+                abs(line.index - j) <= 4 for j, _ in disclaimer
+            )
+            for sentence in _sentences(text):
+                if self._label_re.match(sentence) and not _is_disclaimer(sentence):
+                    continue  # 快照生成时间:... inside the same line
+                if _is_disclaimer(sentence):
+                    disclaimer.append((line.index, sentence))
+                elif V.NOTICE_RE.search(sentence) and (near or is_disc or "快照" in sentence
+                                                        or "snapshot" in sentence.lower()):
+                    notice.append((line.index, sentence))
+                elif disclaimer and disclaimer[-1][0] in (line.index, line.index - 1) and not notice:
+                    disclaimer.append((line.index, sentence))  # continuation of the disclaimer
+        return disclaimer, notice
+
+    # ------------------------------------------------------------------ title
+
+    @cached_property
+    def title_info(self) -> tuple[str | None, int | None, str]:
+        rule = self._profile_field("title")
+        if rule is not None:
+            value, how = rule
+            line = next((ln.index for ln in self.lines if ln.text == value), None)
+            return value, line, how
+        lines = self.lines
+        meta_lines = sorted(
+            c.line for f in ("category", "published_at", "source") for c in self.candidates.get(f, [])
+            if c.line not in self.list_line_ids
+        )
+        page_titles = [t for t in (self.meta.get("og:title"), self.title_tag) if t]
+        # 1. a heading (or title-classed line) just above the first metadata line
+        if meta_lines:
+            first_meta = meta_lines[0]
+            for j in range(first_meta - 1, max(-1, first_meta - 5), -1):
+                ln = lines[j]
+                if j in self.list_line_ids or ln.link_density > 0.6 or not (4 <= len(ln.text) <= 150):
+                    continue
+                if ln.heading or _title_class(ln.owner) or ln.bold:
+                    return ln.text, j, f"heading:{ln.tag} above metadata"
+                if any(ln.text in t for t in page_titles):
+                    return ln.text, j, "line above metadata matching <title>"
+        # 2. the first h1/h2 that the <title> or og:title contains
+        for level in (1, 2, 3):
+            for ln in lines:
+                if ln.heading == level and 4 <= len(ln.text) <= 150 and ln.index not in self.list_line_ids:
+                    if any(ln.text in t or t in ln.text for t in page_titles) or level == 1:
+                        return ln.text, ln.index, f"heading:h{level}"
+        # 3. og:title / <title> without the site-name suffix
+        for key, t in (("meta:og:title", self.meta.get("og:title")), ("title-tag", self.title_tag)):
+            if t:
+                title = strip_site_suffix(t)
+                line = next((ln.index for ln in lines if ln.text == title), None)
+                return title, line, key
+        return None, None, "none"
+
+    @property
+    def title_line(self) -> int | None:
+        return self.title_info[1]
+
+    # ------------------------------------------------------------------ body
+
+    @cached_property
+    def body_info(self) -> tuple[list[str], str]:
+        rule = self._profile_field("body", multi=True)
+        if rule is not None:
+            return rule[0].split("\n\n"), rule[1]
+        lines = self.lines
+        skip = set(self.list_line_ids)
+        for cands in self.candidates.values():
+            for c in cands:
+                skip.add(c.line)
+                if not c.value or c.value == lines[c.line].text:
+                    continue
+        # label-only lines and the value lines they point to
+        for i, ln in enumerate(lines):
+            if self._label_only_re.match(ln.text):
+                skip.add(i)
+                skip.add(i + 1)
+        disc, notice = self.snapshot_text
+        snapshot_lines = {i for i, _ in disc} | {i for i, _ in notice}
+        snapshot_lines |= {c.line for f in ("captured_at", "original_url") for c in self.candidates.get(f, [])}
+        skip |= snapshot_lines
+        title_line = self.title_line
+        start = title_line if title_line is not None else -1
+        after = [i for i in snapshot_lines | {lf.heading_line for lf in self.lists.values()} if i > start]
+        end = min(after) if after else len(lines)
+        title = self.title_info[0]
+        kept: list[Line] = []
+        for ln in lines[start + 1:end]:
+            if ln.index in skip or ln.furniture:
+                continue
+            if ln.link_density > 0.5 and len(ln.text) < 200:
+                continue
+            if V.FURNITURE_LINE_RE.match(ln.text) or _DATE_ONLY_RE.match(ln.text):
+                continue
+            if title and ln.text == title:
+                continue
+            kept.append(ln)
+        if not kept:
+            return self._trafilatura_body()
+        container = _best_container(kept)
+        body = [ln.text for ln in kept if container is None or is_ancestor(container, ln.owner)]
+        if sum(len(p) for p in body) < 20:
+            fallback, how = self._trafilatura_body()
+            if sum(len(p) for p in fallback) > sum(len(p) for p in body):
+                return fallback, how
+        where = container.tag if container is not None else "page"
+        cls = (container.get("class") or "").split()[0] if container is not None and container.get("class") else ""
+        return body, f"text-density:{where}{'.' + cls if cls else ''}"
+
+    def _trafilatura_body(self) -> tuple[list[str], str]:
+        """Body by trafilatura, trusted for the main text only (never metadata: it misreads
+        Chinese labels and keeps snapshot disclaimers); used when structure finds no body."""
+        try:
+            import trafilatura
+        except ImportError:  # pragma: no cover - a declared dependency
+            return [], "none"
+        text = trafilatura.extract(self.response.text, include_comments=False, include_tables=False,
+                                   favor_precision=True, deduplicate=False)
+        if not text:
+            return [], "none"
+        drop = {t for _, t in self.snapshot_text[0]} | {t for _, t in self.snapshot_text[1]}
+        paras = []
+        for p in (normalize_space(x) for x in text.split("\n")):
+            if not p or p in drop or self._label_re.match(p) or p == self.title_info[0]:
+                continue
+            paras.append(p)
+        return paras, "trafilatura"
+
+    # ------------------------------------------------------------------ profile fields
+
+    def _profile_field(self, fname: str, multi: bool = False) -> tuple[str, str] | None:
+        if not self.profile or fname not in self.profile.fields:
+            return None
+        rule: FieldRule = self.profile.fields[fname]
+        values = self.selector.css(rule.css).getall() if rule.css else self.selector.xpath(rule.xpath or "").getall()
+        values = [normalize_space(v) for v in values]
+        values = [v for v in values if v]
+        if not values:
+            self._explain[f"_miss_{fname}"] = rule.describe()
+            return None
+        value = "\n\n".join(values) if multi else rule.join.join(values)
+        if rule.regex is not None:
+            m = rule.regex.search(value)
+            if not m:
+                self._explain[f"_miss_{fname}"] = rule.describe()
+                return None
+            value = m.group(1) if m.groups() else m.group(0)
+        return value, f"profile:{self.profile.name}:{rule.describe()}"
+
+    # ------------------------------------------------------------------ kind
+
+    @cached_property
+    def kind(self) -> str:
+        if not self.lines or sum(len(ln.text) for ln in self.lines) < 10:
+            return EMPTY
+        if self.profile and self.profile.article_url is not None:
+            return ARTICLE if self.profile.article_url.search(self.url) else LISTING
+        disc, _ = self.snapshot_text
+        has_snapshot = bool(disc) or bool(self._pick("captured_at"))
+        has_meta = any(self._pick(f) for f in ("published_at", "source", "reposted_from"))
+        body, _ = self.body_info
+        body_len = sum(len(p) for p in body)
+        title = self.title_info[0]
+        if not title or body_len == 0:
+            return LISTING
+        # listing pages often label every entry ("来源:… 2024-…"): many distinct values = a list
+        distinct_sources = {c.value for c in self.candidates.get("source", [])}
+        distinct_dates = {c.value for c in self.candidates.get("published_at", [])}
+        if not has_snapshot and (len(distinct_sources) >= 3 or len(distinct_dates) >= 3):
+            return LISTING
+        if has_snapshot:
+            return ARTICLE
+        if has_meta and body_len >= 40:
+            return ARTICLE
+        return LISTING
+
+    # ------------------------------------------------------------------ item
+
+    def field_value(self, fname: str) -> tuple[str | None, str | None, str]:
+        """(value, href, rule) of a labelled field: profile selector first, then labels."""
+        prof = self._profile_field(fname)
+        if prof is not None:
+            return prof[0], None, prof[1]
+        c = self._pick(fname)
+        if c is None:
+            return None, None, "none"
+        value = self._short_value(fname, c.value) if fname in _SHORT_FIELDS else c.value
+        return value, c.href, f"label:{c.label}"
+
+    def result(self) -> PageResult:
+        """Classify the page and, for an article, build its records. Never raises on bad HTML."""
+        try:
+            kind = self.kind
+        except (ValueError, TypeError, AttributeError, IndexError, etree.LxmlError) as exc:  # pragma: no cover
+            return PageResult("unparseable", self.url, problems=[f"{type(exc).__name__}: {exc}"])
+        if kind != ARTICLE:
+            return PageResult(kind, self.url)
+        article = self.to_item()
+        return PageResult(ARTICLE, self.url, article, self.link_items(article), self.explain())
+
+    def to_item(self) -> ArticleItem:
+        """The article record, loaded through the item loaders (normalisation happens there)."""
+        ex = self._explain
+        captured_raw, captured_href, how = self.field_value("captured_at")
+        ex["snapshot.captured_at"] = how
+        captured = parse_datetime(captured_raw, tz=self.tz, reference=self.fetched_at) if captured_raw else None
+        ctx = {"tz": self.tz, "base_url": self.response.url, "tracking": self.tracking,
+               "strip_index": self.strip_index}
+        reference = captured or self.fetched_at
+
+        snap = SnapshotLoader(**ctx, reference=self.fetched_at)  # type: ignore[arg-type]
+        if captured_raw:
+            snap.add_value("captured_at", captured_raw)
+            snap.add_value("captured_at_raw", captured_raw)
+        orig_value, orig_href, how = self.field_value("original_url")
+        ex["snapshot.original_url"] = how
+        snap.add_value("original_url", orig_href or orig_value)
+        disc, notice = self.snapshot_text
+        prof_disc = self._profile_field("disclaimer", multi=False)
+        if prof_disc:
+            snap.add_value("disclaimer", prof_disc[0])
+            ex["snapshot.disclaimer"] = prof_disc[1]
+        else:
+            snap.add_value("disclaimer", [t for _, t in disc])
+            ex["snapshot.disclaimer"] = "disclaimer-sentence" if disc else "none"
+        prof_notice = self._profile_field("notice")
+        if prof_notice:
+            snap.add_value("notice", prof_notice[0])
+            ex["snapshot.notice"] = prof_notice[1]
+        else:
+            snap.add_value("notice", [t for _, t in notice])
+            ex["snapshot.notice"] = "notice-sentence" if notice else "none"
+        prof_coll = self._profile_field("collector")
+        disclaimer_text = snap.get_output_value("disclaimer")
+        if prof_coll:
+            snap.add_value("collector", collector_host(prof_coll[0]) or prof_coll[0])
+            ex["snapshot.collector"] = prof_coll[1]
+        else:
+            snap.add_value("collector", collector_host(disclaimer_text))
+            ex["snapshot.collector"] = "host-in-disclaimer" if snap.get_output_value("collector") else "none"
+
+        loader = ArticleLoader(**ctx, reference=reference)  # type: ignore[arg-type]
+        loader.add_value("url", self.url)
+        title, _, how = self.title_info
+        loader.add_value("title", title)
+        ex["title"] = how
+        for fname in ("category", "source", "reposted_from"):
+            value, _, how = self.field_value(fname)
+            loader.add_value(fname, value)
+            ex[fname] = how
+        if not loader.get_output_value("category"):
+            cat, how = self._category_fallback()
+            loader.add_value("category", cat)
+            ex["category"] = how
+        pub_raw, _, how = self.field_value("published_at")
+        if pub_raw is None:
+            pub_raw, how = self._published_fallback()
+        loader.add_value("published_at", pub_raw)
+        loader.add_value("published_at_raw", _date_part(pub_raw))
+        ex["published_at"] = how
+        body, how = self.body_info
+        loader.add_value("body", body)
+        ex["body"] = how
+        body_text = "\n\n".join(body)
+        loader.add_value("language", detect_language(body_text or title or ""))
+        ex["language"] = "script-count"
+        item: ArticleItem = loader.load_item()
+        item.snapshot = asdict(snap.load_item())
+        item.body = item.body or ""
+        item.title = item.title or ""
+        item.id = record_id(item.url or self.url)
+        item.fetched_at = self.fetched_at.astimezone(timezone.utc).isoformat()
+        item.profile = self.profile.name if self.profile else None
+        for lname, ref in (("related", reference), ("more_in_category", self.fetched_at)):
+            lf = self.lists.get(lname)
+            entries = [self._link_entry(e, ref, ctx) for e in lf.entries] if lf else []
+            setattr(item, lname, entries)
+            ex[lname] = f"{lf.rule}:{lf.heading_text}" if lf else "none"
+        return item
+
+    def _link_entry(self, e: dict[str, Any], reference: datetime, ctx: dict[str, Any]) -> dict[str, Any]:
+        ld = LinkEntryLoader(**ctx, reference=reference)
+        ld.add_value("title", e.get("title"))
+        ld.add_value("url", e.get("url"))
+        ld.add_value("snippet", e.get("snippet"))
+        ld.add_value("published_at", e.get("date"))
+        ld.add_value("published_at_raw", e.get("date"))
+        return asdict(ld.load_item())
+
+    def _category_fallback(self) -> tuple[str | None, str]:
+        more = self.lists.get("more_in_category")
+        if more and more.category:
+            return more.category, f"more-heading:{more.heading_text}"
+        title = self.title_info[0]
+        for ln in self.lines[: (self.title_line or 40) + 1]:
+            parts = [p for p in V.BREADCRUMB_SEP_RE.split(ln.text) if p]
+            if len(parts) >= 2 and (V.BREADCRUMB_HOME_RE.match(parts[0]) or (ln.furniture and len(ln.hrefs) >= 2)):
+                parts = [p for p in parts[1:] if p.lower() not in V.BREADCRUMB_LEAF and p != title]
+                if parts and len(parts[-1]) <= 20:
+                    return parts[-1], "breadcrumb"
+        for el in self.body_el.iter("a", "li"):
+            cls = (el.get("class") or "") + " " + (el.get("aria-current") or "")
+            if re.search(r"(?:^|\s)(?:active|current|on|cur|selected|page)(?:\s|$)", cls):
+                text = normalize_space(el.text_content())
+                if text and len(text) <= 12 and not V.BREADCRUMB_HOME_RE.match(text):
+                    return text, "active-nav"
+        return None, "none"
+
+    def _published_fallback(self) -> tuple[str | None, str]:
+        for key in ("article:published_time", "og:published_time", "pubdate", "publishdate", "publish_date",
+                    "datepublished", "date", "dc.date"):
+            if self.meta.get(key):
+                return self.meta[key], f"meta:{key}"
+        t = self.body_el.find(".//time") if self.body_el is not None else None
+        if t is not None and (t.get("datetime") or normalize_space(t.text_content())):
+            return t.get("datetime") or normalize_space(t.text_content()), "time-element"
+        if self.title_line is not None:
+            for ln in self.lines[self.title_line + 1: self.title_line + 4]:
+                m = _ANY_DATE_RE.search(ln.text)
+                if m and len(ln.text) <= 120:
+                    return m.group(0), "date-near-title"
+        return None, "none"
+
+    def link_items(self, article: ArticleItem) -> list[LinkItem]:
+        """One link record per list entry, in page order (the links export)."""
+        out: list[LinkItem] = []
+        for lname in ("related", "more_in_category"):
+            for pos, entry in enumerate(getattr(article, lname)):
+                out.append(LinkItem(from_url=article.url, list=lname, position=pos, **entry))
+        return out
+
+    def explain(self) -> dict[str, str]:
+        if not self._explain:
+            self.to_item()
+        return {k: v for k, v in self._explain.items() if not k.startswith("_")} | {
+            f"profile_miss.{k[6:]}": v for k, v in self._explain.items() if k.startswith("_miss_")
+        }
+
+
+# ---------------------------------------------------------------------- helpers
+
+_LABEL_CACHE: dict[int, tuple[re.Pattern[str], dict[str, str]]] = {}
+
+
+def _compiled_labels(labels: dict[str, tuple[str, ...]]) -> tuple[re.Pattern[str], dict[str, str]]:
+    key = hash(tuple(sorted(labels.items())))
+    if key not in _LABEL_CACHE:
+        _LABEL_CACHE[key] = V.compile_labels(labels)
+    return _LABEL_CACHE[key]
+
+
+def _anchors(el: etree._Element) -> list[etree._Element]:
+    return [el] if el.tag == "a" else list(el.iter("a"))
+
+
+def _first_href(hrefs: list[str]) -> str | None:
+    for h in hrefs:
+        h = h.strip()
+        if h and not h.lower().startswith(("javascript:", "#", "mailto:")):
+            return h
+    return None
+
+
+def _is_snippet_like(text: str) -> bool:
+    t = text.strip()
+    if t.startswith(("...", "…", "。。。")):
+        return True
+    return len(t) > (160 if t.isascii() else 48)
+
+
+def _is_disclaimer(text: str) -> bool:
+    if V.DISCLAIMER_ZH_A.search(text) and V.DISCLAIMER_ZH_B.search(text):
+        return True
+    return bool(V.DISCLAIMER_EN_A.search(text) and V.DISCLAIMER_EN_B.search(text))
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_SPLIT_RE.split(text) if s and s.strip()]
+
+
+def _title_class(el: etree._Element | None) -> bool:
+    return el is not None and bool(V.TITLE_CLASS_RE.search((el.get("class") or "") + " " + (el.get("id") or "")))
+
+
+def _date_part(raw: str | None) -> str | None:
+    """The date as shown, without trailing label debris (``2024-09-24 15:46 来源`` → date part)."""
+    if raw is None:
+        return None
+    m = _ANY_DATE_RE.search(raw)
+    if m and m.start() == 0:
+        rest = raw[m.end():]
+        tz = re.match(r"\s*(?:UTC|GMT|Z|[+-]\d{2}:?\d{2}|\(?北京时间\)?)", rest)
+        return (m.group(0) + (tz.group(0) if tz else "")).strip()
+    return raw.strip()
+
+
+def _best_container(lines: list[Line]) -> etree._Element | None:
+    """The element holding most body text: each line scores its owner, parent and (half) grandparent."""
+    scores: dict[etree._Element, float] = {}
+    depth: dict[etree._Element, int] = {}
+    for ln in lines:
+        weight = float(len(ln.text))
+        el = ln.owner
+        for factor in (1.0, 1.0, 0.5):
+            if el is None:
+                break
+            scores[el] = scores.get(el, 0.0) + weight * factor
+            if el not in depth:
+                depth[el] = sum(1 for _ in el.iterancestors())
+            el = el.getparent()
+    if not scores:
+        return None
+    return max(scores, key=lambda e: (scores[e], depth[e]))

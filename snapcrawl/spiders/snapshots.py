@@ -1,0 +1,183 @@
+"""The ``snapshots`` spider: decides what to crawl, nothing else.
+
+It starts from the given URLs, follows in-domain links (listing pages, pagination, article
+links, related links), canonicalises every URL before requesting it so tracking variants
+are fetched once, and hands each page to :class:`~snapcrawl.pages.snapshot.SnapshotPage`.
+Off-site links are recorded (in the link records and the stats) and never fetched.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import scrapy
+from scrapy.crawler import Crawler
+from scrapy.http import Request, Response, TextResponse
+from scrapy.linkextractors import LinkExtractor
+from twisted.python.failure import Failure
+
+from snapcrawl.pages.snapshot import ARTICLE, EMPTY, LISTING, PageResult, SnapshotPage
+from snapcrawl.processors import DEFAULT_TRACKING_PARAMS, canonical_url
+from snapcrawl.profiles import Profile, ProfileError, ProfileRegistry
+
+logger = logging.getLogger(__name__)
+
+
+class SpiderArgumentError(ValueError):
+    """A spider argument snapcrawl cannot use; the message names the argument and value."""
+
+
+def parse_start_urls(start_urls: str | Iterable[str] | None, urls_file: str | None) -> list[str]:
+    """The start URLs from ``-a start_urls=A,B`` and/or ``-a urls_file=PATH`` (one per line, # comments)."""
+    raw: list[str] = []
+    if isinstance(start_urls, str):
+        raw.extend(u for u in start_urls.replace("\n", ",").split(","))
+    elif start_urls:
+        raw.extend(start_urls)
+    if urls_file:
+        path = Path(urls_file)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SpiderArgumentError(f"urls_file={urls_file!r}: cannot read: {exc.strerror or exc}") from exc
+        raw.extend(line.split("#", 1)[0] for line in text.splitlines())
+    urls: list[str] = []
+    for u in (x.strip() for x in raw):
+        if not u:
+            continue
+        cu = canonical_url(u)
+        if cu is None:
+            raise SpiderArgumentError(f"start URL {u!r} is not an absolute http(s) URL")
+        if cu not in urls:
+            urls.append(cu)
+    if not urls:
+        raise SpiderArgumentError("no start URLs: pass -a start_urls=URL[,URL...] or -a urls_file=PATH")
+    return urls
+
+
+class SnapshotsSpider(scrapy.Spider):
+    name = "snapshots"
+
+    def __init__(
+        self,
+        start_urls: str | None = None,
+        urls_file: str | None = None,
+        profile: str | None = None,
+        render: str | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.start_urls = parse_start_urls(start_urls, urls_file)
+        self.allowed_domains = sorted({urlsplit(u).hostname or "" for u in self.start_urls})
+        self.profile_name = profile
+        self.render = str(render or "").lower() in ("1", "true", "yes", "on")
+        self.page_counts: dict[str, int] = {}
+        self.failures: dict[str, dict[str, Any]] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SnapshotsSpider:
+        spider: SnapshotsSpider = super().from_crawler(crawler, *args, **kwargs)
+        settings = crawler.settings
+        spider.tracking = tuple(settings.getlist("SNAPCRAWL_TRACKING_PARAMS") or DEFAULT_TRACKING_PARAMS)
+        try:
+            spider.registry = ProfileRegistry.from_dirs(settings.getlist("SNAPCRAWL_PROFILES_DIRS"))
+            spider.forced_profile = spider.registry.get(spider.profile_name) if spider.profile_name else None
+        except ProfileError as exc:
+            raise SpiderArgumentError(f"profile: {exc}") from exc
+        spider.link_extractor = LinkExtractor(
+            allow_domains=(), tags=("a", "area"), attrs=("href",), unique=True, canonicalize=False
+        )
+        return spider
+
+    # ------------------------------------------------------------------ requests
+
+    async def start(self) -> AsyncIterator[Request]:
+        for url in self.start_urls:
+            yield self.request_for(url, priority=100)
+
+    def request_for(self, url: str, *, priority: int = 0, depth_hint: str = "") -> Request:
+        return Request(url, callback=self.parse, errback=self.on_error, priority=priority,
+                       meta={"snapcrawl_found_as": depth_hint} if depth_hint else None)
+
+    def in_scope(self, host: str) -> bool:
+        return any(host == d or host.endswith("." + d) for d in self.allowed_domains)
+
+    def profile_for(self, response: TextResponse, page: SnapshotPage) -> Profile | None:
+        if self.forced_profile is not None:
+            return self.forced_profile
+        host = urlsplit(response.url).hostname or ""
+        return self.registry.for_host(host) or self.registry.for_meta(page.meta)
+
+    def follow_links(self, response: TextResponse, profile: Profile | None) -> Iterator[Request]:
+        stats = self.crawler.stats
+        assert stats is not None
+        tracking = self.tracking + (profile.tracking_params if profile else ())
+        strip_index = bool(profile and profile.strip_index_html)
+        for link in self.link_extractor.extract_links(response):
+            url = canonical_url(link.url, tracking=tracking, strip_index=strip_index)
+            if url is None:
+                continue
+            host = urlsplit(url).hostname or ""
+            if not self.in_scope(host):
+                stats.inc_value("snapcrawl/links/offsite")
+                continue
+            if profile and profile.deny and any(rx.search(url) for rx in profile.deny):
+                stats.inc_value("snapcrawl/links/denied_by_profile")
+                continue
+            if profile and profile.follow and not any(rx.search(url) for rx in profile.follow):
+                stats.inc_value("snapcrawl/links/not_followed_by_profile")
+                continue
+            yield self.request_for(url)
+
+    # ------------------------------------------------------------------ callbacks
+
+    def page_for(self, response: TextResponse) -> tuple[SnapshotPage, Profile | None]:
+        fetched = response.meta.get("snapcrawl_fetched_at") or datetime.now(timezone.utc)
+        page = SnapshotPage(response, self.forced_profile, fetched_at=fetched, tracking=self.tracking)
+        profile = self.profile_for(response, page)
+        if profile is not None and profile is not self.forced_profile:
+            page = SnapshotPage(response, profile, fetched_at=fetched, tracking=self.tracking)
+        return page, profile
+
+    def parse(self, response: Response) -> Iterator[Any]:
+        stats = self.crawler.stats
+        assert stats is not None
+        if not isinstance(response, TextResponse):
+            self._fail(response.url, "not_html", f"not an HTML page ({response.headers.get('Content-Type', b'').decode('latin-1')})")
+            return
+        page, profile = self.page_for(response)
+        result: PageResult = page.result()
+        stats.inc_value(f"snapcrawl/pages/{result.kind}")
+        if result.kind == ARTICLE and result.article is not None:
+            yield result.article
+            yield from result.links
+        elif result.kind == EMPTY:
+            self._fail(response.url, "empty_page", "empty page: no visible text")
+        elif result.kind not in (LISTING,):
+            self._fail(response.url, "unparseable", "; ".join(result.problems) or "page could not be parsed")
+        yield from self.follow_links(response, profile)
+
+    def on_error(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        from scrapy.spidermiddlewares.httperror import HttpError
+
+        if failure.check(HttpError):
+            status = failure.value.response.status
+            self._fail(request.url, f"http_{status}", f"HTTP {status}")
+        else:
+            err = failure.value
+            self._fail(request.url, type(err).__name__, str(err) or type(err).__name__)
+
+    def _fail(self, url: str, kind: str, message: str) -> None:
+        stats = self.crawler.stats
+        assert stats is not None
+        stats.inc_value("snapcrawl/failed_pages")
+        stats.inc_value(f"snapcrawl/failed/{kind}")
+        self.failures[url] = {"url": url, "error": kind, "message": message}
+        logger.warning("page failed: %s (%s: %s)", url, kind, message)
