@@ -348,6 +348,9 @@ def original_url(value: str | None, loader_context: Mapping[str, Any] | None = N
         return None
     m = re.search(r"(?:https?://|//|www\.)[^\s<>\"'，。]+", text, re.I)
     if not m:
+        base = (loader_context or {}).get("base_url")
+        if base and re.match(r"^(?:/|\./|\.\./)[^\s]*$", text):
+            return url_processor(text, loader_context)  # a relative link, resolved against the page
         return None
     found = m.group(0)
     if found.lower().startswith("www."):

@@ -59,6 +59,7 @@ class Line:
 class _Builder:
     __slots__ = (
         "bold_chars",
+        "open_hrefs",
         "bold_depth",
         "buf",
         "furn_depth",
@@ -76,6 +77,7 @@ class _Builder:
         self.link_chars = 0
         self.bold_chars = 0
         self.hrefs: list[str] = []
+        self.open_hrefs: list[str] = []  # hrefs of the <a> elements we are inside (they span lines)
         self.owners: list[etree._Element] = []
         self.in_a = 0
         self.heading = 0
@@ -115,7 +117,7 @@ class _Builder:
         self.buf = []
         self.link_chars = 0
         self.bold_chars = 0
-        self.hrefs = []
+        self.hrefs = list(self.open_hrefs)
 
 
 _WS_RE = re.compile(r"[\s\u00a0\u3000]+")
@@ -165,7 +167,8 @@ def linearize(root: etree._Element) -> list[Line]:
                     b.furn_depth += 1
             elif tag == "a":
                 b.in_a += 1
-                href = el.get("href")
+                href = el.get("href") or ""
+                b.open_hrefs.append(href)
                 if href:
                     b.hrefs.append(href)
             elif tag in BOLD_TAGS:
@@ -189,6 +192,8 @@ def linearize(root: etree._Element) -> list[Line]:
                     b.furn_depth -= 1
             elif tag == "a":
                 b.in_a -= 1
+                if b.open_hrefs:
+                    b.open_hrefs.pop()
             elif tag in BOLD_TAGS:
                 b.bold_depth -= 1
             b.add(None if el is root else el.tail)

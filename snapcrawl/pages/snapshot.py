@@ -55,6 +55,10 @@ _ANY_DATE_RE = re.compile(
     r"(?::\d{2})?\s*(?:am|pm)?)?",
     re.I,
 )
+_LEADING_DATE_RE = re.compile(
+    r"^\s*[\[(（【]?((?:(?:19|20)\d{2}\s*[-/.年]\s*)?\d{1,2}\s*[-/.月]\s*\d{1,2}日?(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?)[\])）】]?\s+"
+)
+_CJK_CHAR_RE = re.compile(r"[\u3400-\u9fff]")
 _SENTENCE_SPLIT_RE = re.compile(r"(?<=[。！？!?；;])|(?<=[.])\s+(?=[A-Z])")
 _VALUE_SEPS = " \t|｜丨/·•,，;；:：-—_"
 _SHORT_FIELDS = {"category": 24, "source": 40, "reposted_from": 60}
@@ -193,7 +197,48 @@ class SnapshotPage:
             lf = _ListFound(kind, line.index, text, cat, elements=elements)
             lf.entries = self._entries(elements)
             found[kind] = lf
+        if "related" not in found:
+            unlabeled = self._unlabeled_related(found.get("more_in_category"))
+            if unlabeled is not None:
+                found["related"] = unlabeled
         return found
+
+    def _snapshot_label_lines(self, before: int | None) -> list[int]:
+        """Lines starting with a snapshot-time or original-URL label (a light scan, no list context)."""
+        out = []
+        for ln in self.lines[:before]:
+            m = self._label_re.match(ln.text) or self._label_only_re.match(ln.text)
+            if m is None or ln.link_density >= 0.8:
+                continue
+            label = next(g for g in m.groups() if g)
+            if self._label_owner.get(re.sub(r"\s+", " ", label.lower())) in ("captured_at", "original_url"):
+                out.append(ln.index)
+        return out
+
+    def _unlabeled_related(self, more: _ListFound | None) -> _ListFound | None:
+        """A related list with no heading: the first repeated link list after the snapshot block.
+
+        The seed page itself shows one: its related entries follow 信息原文地址 directly.
+        """
+        snap_lines = self._snapshot_label_lines(before=more.heading_line if more is not None else None)
+        if not snap_lines:
+            return None
+        start = max(snap_lines)
+        stop = more.heading_line if more is not None and more.heading_line > start else len(self.lines)
+        taken = {el for lf in ([more] if more else []) for el in lf.elements}
+        for ln in self.lines[start + 1: stop]:
+            if not ln.hrefs or ln.furniture:
+                continue
+            container = _repeated_container(ln.owner, self.body_el)
+            if container is None or any(is_ancestor(container, el) or is_ancestor(el, container) for el in taken):
+                continue
+            entries = self._entries([container])
+            if len(entries) >= 2:
+                lf = _ListFound("related", -1, "", None, entries=entries, elements=[container],
+                                rule="list-after-snapshot-block")
+                return lf
+            return None
+        return None
 
     def _region_after(self, heading: etree._Element) -> list[etree._Element]:
         """The elements after a list heading, up to the next heading: the list's region."""
@@ -229,120 +274,40 @@ class SnapshotPage:
         return bool(normalize_space(el.text_content())) or el.find(".//a") is not None
 
     def _entries(self, region: list[etree._Element]) -> list[dict[str, Any]]:
-        """Split a list region into entries, whatever the markup (li, tr, div, dl, or flat)."""
-        container: list[etree._Element] = region
+        """Split a list region into entries, whatever the markup (li, tr pairs, div, dl, or flat)."""
+        # "加载更多" / "查看更多>>" links and pagers under a list are not entries
+        container: list[etree._Element] = [el for el in region if not V.MORE_LINK_RE.match(_own_text(el))]
         # descend through single wrappers (div > ul > li ...)
         while len(container) == 1 and container[0].tag not in ("a", "li", "tr", "dt", "dd"):
             kids = [c for c in container[0] if isinstance(c.tag, str) and self._has_text(c)]
             if not kids:
                 break
             container = kids
-        if not container:
-            return []
-        tags = [c.tag for c in container]
-        groups: list[list[etree._Element]]
-        if len(container) == 1:
-            groups = [container]
-        elif "dt" in tags:
-            groups = []
-            for c in container:
-                if c.tag == "dt" or not groups:
-                    groups.append([c])
-                else:
-                    groups[-1].append(c)
-        elif all(t in BLOCK_TAGS or t == "a" for t in tags) and self._block_entries(container):
-            groups = [[c] for c in container]
-        else:
-            groups = self._flat_groups(container)
+        # An entry ends where a part it already has comes again: a second title, date or
+        # snippet starts the next entry. This reads <li> lists, two-row table entries
+        # (title+date row, snippet row), dt/dd groups and flat a/p/span siblings alike.
+        groups: list[list[etree._Element]] = []
+        current: list[etree._Element] = []
+        have: set[str] = set()
+        for child in container:
+            feats = set(_entry_parts(child))
+            if not feats:
+                if current:
+                    current.append(child)
+                continue
+            if current and feats & have:
+                groups.append(current)
+                current, have = [], set()
+            current.append(child)
+            have |= feats
+        if current:
+            groups.append(current)
         entries = []
         for g in groups:
-            entry = self._entry(g)
+            entry = _entry(g)
             if entry is not None:
                 entries.append(entry)
         return entries
-
-    def _block_entries(self, container: list[etree._Element]) -> bool:
-        """True when each child is a whole entry (not title/snippet/date siblings)."""
-        if all(c.tag in ("li", "tr", "article", "section", "dl") for c in container):
-            return True
-        # a date-only child means entries are flattened into siblings
-        return not any(_DATE_ONLY_RE.match(normalize_space(c.text_content()) or "-") for c in container)
-
-    @staticmethod
-    def _flat_groups(children: list[etree._Element]) -> list[list[etree._Element]]:
-        """Entries written as flat siblings: an entry ends at its date."""
-        groups: list[list[etree._Element]] = [[]]
-        for c in children:
-            groups[-1].append(c)
-            if _DATE_ONLY_RE.match(normalize_space(c.text_content()) or "-"):
-                groups.append([])
-        return [g for g in groups if g]
-
-    def _entry(self, elements: list[etree._Element]) -> dict[str, Any] | None:
-        """Title (or None), url, snippet and date of one entry."""
-        parts: list[Line] = []
-        for el in elements:
-            parts.extend(linearize(el))
-        if not parts:
-            href = next((a.get("href") for el in elements for a in _anchors(el) if a.get("href")), None)
-            return {"title": None, "url": href, "snippet": None, "date": None} if href else None
-        anchors = [a for el in elements for a in _anchors(el)]
-        date_raw: str | None = None
-        rest: list[Line] = []
-        for p in parts:
-            if date_raw is None and _DATE_ONLY_RE.match(p.text):
-                date_raw = p.text.strip("[]()（）【】 ")
-            else:
-                rest.append(p)
-        title: str | None = None
-        title_el: etree._Element | None = None
-        # an explicit title element: heading, bold, class*=title, or an anchor with text
-        for el in elements:
-            for cand in el.iter():
-                if not isinstance(cand.tag, str):
-                    continue
-                is_titleish = cand.tag in HEADING_TAGS or V.TITLE_CLASS_RE.search(cand.get("class") or "")
-                if is_titleish:
-                    t = normalize_space(cand.text_content())
-                    if t:
-                        title, title_el = t, cand
-                        break
-            if title:
-                break
-        if title is None:
-            for a in anchors:
-                t = normalize_space(a.text_content())
-                if t and not _DATE_ONLY_RE.match(t) and not V.SNIPPET_CLASS_RE.search(a.get("class") or ""):
-                    title, title_el = t, a
-                    break
-        full = " ".join(p.text for p in rest)
-        snippet: str | None = None
-        if title is not None:
-            rest_text = full.replace(title, "", 1) if title in full else full
-            snippet = rest_text.strip(_VALUE_SEPS) or None
-            if snippet is None and _is_snippet_like(title):
-                title, snippet = None, title  # the only text is an excerpt: the entry has no title
-            elif snippet is not None and _is_snippet_like(title) and not _is_snippet_like(snippet):
-                title, snippet = snippet, title  # excerpt first, headline after: unusual, but seen
-        else:
-            snippet = full.strip() or None
-        if date_raw is None and snippet:
-            m = _TRAILING_DATE_RE.search(snippet)
-            if m:
-                date_raw = m.group(1)
-                snippet = snippet[: m.start()].strip() or None
-        url = None
-        if title_el is not None:
-            a = title_el if title_el.tag == "a" else next(iter(_anchors(title_el)), None)
-            if a is None:
-                a = next((x for x in title_el.iterancestors("a")), None)
-            if a is not None:
-                url = a.get("href")
-        if url is None:
-            url = next((a.get("href") for a in anchors if a.get("href")), None)
-        if title is None and snippet is None and url is None:
-            return None
-        return {"title": title, "url": url, "snippet": snippet, "date": date_raw}
 
     def _profile_list(self, lname: str, rule: ListRule) -> _ListFound | None:
         entries_sel = self.selector.css(rule.entries)
@@ -410,6 +375,9 @@ class SnapshotPage:
             matches = list(self._label_re.finditer(text))
             if not matches:
                 continue
+            first_label = matches[0].group("cjk") or matches[0].group("latin")
+            if line.link_chars and len(text.replace(" ", "")) - line.link_chars < len(first_label):
+                continue  # the label itself sits inside a link: an entry's excerpt, not page metadata
             if len(text) > 300 and matches[0].start() > 0:
                 continue  # a label deep inside a long paragraph is prose, not metadata
             for k, m in enumerate(matches):
@@ -417,6 +385,9 @@ class SnapshotPage:
                 fname = self._label_owner.get(re.sub(r"\s+", " ", label.lower()), "")
                 if not fname:
                     continue
+                prev = text[m.start() - 1] if m.start() else ""
+                if prev and (prev in "（(【[“\"'《" or (k == 0 and _CJK_CHAR_RE.match(prev))):
+                    continue  # 数据来源：… / （来源：…）: a citation inside prose, not a label
                 if label in V.GENERIC and len(text) > 120:
                     continue
                 end = matches[k + 1].start() if k + 1 < len(matches) else len(text)
@@ -465,7 +436,7 @@ class SnapshotPage:
         if m and m.start() > 0:
             value = value[: m.start()]
         value = value.strip(_VALUE_SEPS)
-        if value and not value[0].isascii() and " " in value and fname != "reposted_from":
+        if value and not value[0].isascii() and " " in value:
             value = value.split(" ", 1)[0]
         return value
 
@@ -486,11 +457,11 @@ class SnapshotPage:
             is_notice = bool(V.NOTICE_RE.search(text))
             if not is_disc and not is_notice:
                 continue
-            if not is_disc and line.furniture:
-                continue
             near = any(abs(line.index - j) <= 4 for j in snap_lines) or any(
                 abs(line.index - j) <= 4 for j, _ in disclaimer
             )
+            if not is_disc and line.furniture and not near:
+                continue  # a site-wide footer notice far from the snapshot block
             for sentence in _sentences(text):
                 if self._label_re.match(sentence) and not _is_disclaimer(sentence):
                     continue  # 快照生成时间:... inside the same line
@@ -642,13 +613,13 @@ class SnapshotPage:
 
     @cached_property
     def kind(self) -> str:
-        if not self.lines or sum(len(ln.text) for ln in self.lines) < 10:
-            return EMPTY
+        if not self.lines:
+            return EMPTY  # nothing visible at all (an empty or markup-only body)
         if self.profile and self.profile.article_url is not None:
             return ARTICLE if self.profile.article_url.search(self.url) else LISTING
         disc, _ = self.snapshot_text
         has_snapshot = bool(disc) or bool(self._pick("captured_at"))
-        has_meta = any(self._pick(f) for f in ("published_at", "source", "reposted_from"))
+        has_meta = any(self._pick(f) for f in ("published_at", "source"))
         body, _ = self.body_info
         body_len = sum(len(p) for p in body)
         title = self.title_info[0]
@@ -762,11 +733,13 @@ class SnapshotPage:
         item.id = record_id(item.url or self.url)
         item.fetched_at = self.fetched_at.astimezone(timezone.utc).isoformat()
         item.profile = self.profile.name if self.profile else None
-        for lname, ref in (("related", reference), ("more_in_category", self.fetched_at)):
+        # one reference for both lists: relative and year-less dates read against the snapshot
+        # time when the page shows one, else the fetch time
+        for lname, ref in (("related", reference), ("more_in_category", reference)):
             lf = self.lists.get(lname)
             entries = [self._link_entry(e, ref, ctx) for e in lf.entries] if lf else []
             setattr(item, lname, entries)
-            ex[lname] = f"{lf.rule}:{lf.heading_text}" if lf else "none"
+            ex[lname] = (f"{lf.rule}:{lf.heading_text}" if lf.heading_text else lf.rule) if lf else "none"
         return item
 
     def _link_entry(self, e: dict[str, Any], reference: datetime, ctx: dict[str, Any]) -> dict[str, Any]:
@@ -902,3 +875,171 @@ def _best_container(lines: list[Line]) -> etree._Element | None:
     if not scores:
         return None
     return max(scores, key=lambda e: (scores[e], depth[e]))
+
+
+# ---------------------------------------------------------------------- list entries
+
+_TOKEN_SNIPPET = frozenset({"s", "zy", "jj", "des", "txt", "text", "sum", "abs", "intro", "p"})
+_TOKEN_TITLE = frozenset({"t", "tt", "tit", "title", "bt", "headline", "name", "hd"})
+_BLOCKISH = frozenset(("p", "div", "li", "td", "dd", "section", "article", "ul", "ol", "table"))
+
+
+def _classes(el: etree._Element) -> set[str]:
+    return set((el.get("class") or "").lower().split())
+
+
+def _is_snippet_el(el: etree._Element) -> bool:
+    cls = _classes(el)
+    return bool(cls & _TOKEN_SNIPPET) or bool(V.SNIPPET_CLASS_RE.search(" ".join(cls)))
+
+
+def _is_title_el(el: etree._Element) -> bool:
+    if el.tag in HEADING_TAGS:
+        return True
+    cls = _classes(el)
+    return bool(cls & _TOKEN_TITLE) or bool(V.TITLE_CLASS_RE.search(" ".join(cls)))
+
+
+def _own_text(el: etree._Element) -> str:
+    return normalize_space(el.text_content()) if isinstance(el.tag, str) else ""
+
+
+def _date_el(els: list[etree._Element]) -> etree._Element | None:
+    """The last element of the entry whose whole text is a date."""
+    found = None
+    for el in els:
+        for d in el.iter():
+            if not isinstance(d.tag, str) or d.tag in ("script", "style"):
+                continue
+            t = _own_text(d)
+            if t and len(t) <= 40 and _DATE_ONLY_RE.match(t):
+                found = d
+    return found
+
+
+def _title_el(els: list[etree._Element], date_el: etree._Element | None) -> tuple[etree._Element | None, bool]:
+    """(title element, explicitly empty): a heading / title-classed element, else a headline anchor.
+
+    An empty title-classed element (``<td class="t"></td>``) says the entry has no title.
+    """
+    empty_title_slot = False
+    for el in els:
+        for d in el.iter():
+            if not isinstance(d.tag, str) or d is date_el:
+                continue
+            if _is_title_el(d):
+                t = _own_text(d)
+                if t and not _DATE_ONLY_RE.match(t):
+                    return d, False
+                if not t and d.find(".//img") is None:
+                    empty_title_slot = True
+    if empty_title_slot:
+        return None, True
+    for el in els:
+        for a in _anchors(el):
+            t = _own_text(a)
+            if not t or _DATE_ONLY_RE.match(t) or _is_snippet_like(t):
+                continue
+            if any(isinstance(x.tag, str) and x.tag in _BLOCKISH for x in a.iterdescendants()):
+                continue  # an anchor wrapping a paragraph links an excerpt, not a headline
+            if _is_snippet_el(a) or any(_is_snippet_el(x) or x.tag == "p" for x in _ancestors_within(a, els)):
+                continue
+            return a, False
+    return None, False
+
+
+def _ancestors_within(el: etree._Element, roots: list[etree._Element]) -> list[etree._Element]:
+    out = []
+    node = el.getparent()
+    root_set = set(roots)
+    while node is not None:
+        out.append(node)
+        if node in root_set:
+            break
+        node = node.getparent()
+    return out
+
+
+def _text_without(els: list[etree._Element], exclude: set[etree._Element]) -> str:
+    """Visible text of the entry leaving out whole subtrees (its title and date)."""
+    parts: list[str] = []
+
+    def walk(el: etree._Element) -> None:
+        if not isinstance(el.tag, str) or el.tag in ("script", "style") or el in exclude:
+            return
+        block = el.tag in _BLOCKISH
+        if block:
+            parts.append(" ")
+        if el.text:
+            parts.append(el.text)
+        for child in el:
+            walk(child)
+            if child.tail:
+                parts.append(child.tail)
+        if block:
+            parts.append(" ")
+
+    for el in els:
+        walk(el)
+    return normalize_space("".join(parts))
+
+
+def _entry_parts(el: etree._Element) -> list[str]:
+    """Which parts of a list entry this element carries: title, date, snippet."""
+    if not isinstance(el.tag, str):
+        return []
+    date = _date_el([el])
+    title, empty_slot = _title_el([el], date)
+    parts = []
+    if title is not None or empty_slot:
+        parts.append("title")
+    if date is not None:
+        parts.append("date")
+    exclude = {x for x in (date, title) if x is not None}
+    if _text_without([el], exclude):
+        parts.append("snippet")
+    if not parts and any(a.get("href") for a in _anchors(el)):
+        parts.append("title")  # an empty link: an entry without visible title
+    return parts
+
+
+def _entry(els: list[etree._Element]) -> dict[str, Any] | None:
+    """Title (or None), url, snippet and date of one entry."""
+    date_el = _date_el(els)
+    title_el, _ = _title_el(els, date_el)
+    title = _own_text(title_el) if title_el is not None else None
+    date_raw = _own_text(date_el).strip("[]()（）【】 ") if date_el is not None else None
+    snippet = _text_without(els, {x for x in (title_el, date_el) if x is not None}).strip(_VALUE_SEPS) or None
+    if title is not None and snippet is None and _is_snippet_like(title):
+        title, snippet = None, title
+    if date_raw is None and snippet:
+        m = _TRAILING_DATE_RE.search(snippet) or _LEADING_DATE_RE.match(snippet)
+        if m:
+            date_raw = m.group(1)
+            snippet = (snippet[: m.start()] + snippet[m.end():]).strip(_VALUE_SEPS) or None
+    url = None
+    if title_el is not None:
+        a = title_el if title_el.tag == "a" else next(iter(_anchors(title_el)), None)
+        if a is None:
+            a = next(title_el.iterancestors("a"), None)
+        if a is not None:
+            url = a.get("href")
+    if url is None:
+        url = next((a.get("href") for el in els for a in _anchors(el) if a.get("href")), None)
+        if url is None:
+            url = next((a.get("href") for el in els for a in el.iterancestors("a") if a.get("href")), None)
+    if title is None and snippet is None and url is None:
+        return None
+    return {"title": title, "url": url, "snippet": snippet, "date": date_raw}
+
+
+def _repeated_container(el: etree._Element | None, stop: etree._Element) -> etree._Element | None:
+    """The nearest ancestor holding two or more same-tag children that each carry a link."""
+    node = el
+    while node is not None and node is not stop:
+        kids = [c for c in node if isinstance(c.tag, str) and c.find(".//a") is not None or c.tag == "a"]
+        tags = [c.tag for c in kids]
+        if len(kids) >= 2 and max(tags.count(t) for t in set(tags)) >= 2:
+            return node
+        node = node.getparent()
+    return None

@@ -44,7 +44,7 @@ RELATED_HEADING_RE = re.compile(
 MORE_HEADING_RE = re.compile(
     r"^(?:更多(?:关于)?(?P<cat1>[^\s:：]{1,20}?)的?(?:资讯|新闻|文章|内容|快照|信息)|"
     r"同类(?:资讯|新闻|文章|快照|信息)|同栏目(?:资讯|新闻|文章|信息)?|本类(?:资讯|新闻|文章|信息)|"
-    r"同分类(?:资讯|新闻|文章)|"
+    r"同分类(?:资讯|新闻|文章)|更多(?:资讯|新闻)|"
     r"More\s+(?:in|from|about|on)\s+(?P<cat2>[^:：]{1,40}?)|More\s+(?P<cat3>[^:：]{1,30}?)\s+(?:news|stories|articles))"
     r"\s*[:：]?$",
     re.I,
@@ -67,6 +67,11 @@ NOTICE_RE = re.compile(
 FURNITURE_LINE_RE = re.compile(
     r"^(?:分享到|分享至|打印本页|打印|关闭窗口|关闭|返回顶部|收藏|扫一扫|【?字号|"
     r"Share(?: this)?|Print|Back to top|Tweet|Email)\b.{0,40}$",
+    re.I,
+)
+MORE_LINK_RE = re.compile(
+    r"^(?:加载更多|查看更多|更多|更多>+|>+|点击查看更多|下一页|上一页|more|load more|see more|view more|next|"
+    r"\d+(?:\s+\d+)*)\s*(?:>>|»|›|…)?$",
     re.I,
 )
 BREADCRUMB_SEP_RE = re.compile(r"\s*(?:>|&gt;|»|›|→|/|＞|>>)\s*")
