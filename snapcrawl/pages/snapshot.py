@@ -61,6 +61,7 @@ _LEADING_DATE_RE = re.compile(
 _CJK_CHAR_RE = re.compile(r"[\u3400-\u9fff]")
 _SENTENCE_SPLIT_RE = re.compile(r"(?<=[。！？!?；;])|(?<=[.])\s+(?=[A-Z])")
 _VALUE_SEPS = " \t|｜丨/·•,，;；:：-—_"
+_SNIPPET_TRIM = " |｜丨·•"
 _SHORT_FIELDS = {"category": 24, "source": 40, "reposted_from": 60}
 
 
@@ -462,6 +463,8 @@ class SnapshotPage:
             )
             if not is_disc and line.furniture and not near:
                 continue  # a site-wide footer notice far from the snapshot block
+            if not is_disc and len(text) > 200:
+                continue  # a long paragraph that mentions removal is prose, not the notice
             for sentence in _sentences(text):
                 if self._label_re.match(sentence) and not _is_disclaimer(sentence):
                     continue  # 快照生成时间:... inside the same line
@@ -545,7 +548,6 @@ class SnapshotPage:
         start = title_line if title_line is not None else -1
         after = [i for i in snapshot_lines | {lf.heading_line for lf in self.lists.values()} if i > start]
         end = min(after) if after else len(lines)
-        title = self.title_info[0]
         kept: list[Line] = []
         for ln in lines[start + 1:end]:
             if ln.index in skip or ln.furniture:
@@ -553,8 +555,6 @@ class SnapshotPage:
             if ln.link_density > 0.5 and len(ln.text) < 200:
                 continue
             if V.FURNITURE_LINE_RE.match(ln.text) or _DATE_ONLY_RE.match(ln.text):
-                continue
-            if title and ln.text == title:
                 continue
             kept.append(ln)
         if not kept:
@@ -1009,14 +1009,15 @@ def _entry(els: list[etree._Element]) -> dict[str, Any] | None:
     title_el, _ = _title_el(els, date_el)
     title = _own_text(title_el) if title_el is not None else None
     date_raw = _own_text(date_el).strip("[]()（）【】 ") if date_el is not None else None
-    snippet = _text_without(els, {x for x in (title_el, date_el) if x is not None}).strip(_VALUE_SEPS) or None
+    # snippets stay as shown (a trailing "," of a cut excerpt included); only separators go
+    snippet = _text_without(els, {x for x in (title_el, date_el) if x is not None}).strip(_SNIPPET_TRIM) or None
     if title is not None and snippet is None and _is_snippet_like(title):
         title, snippet = None, title
     if date_raw is None and snippet:
         m = _TRAILING_DATE_RE.search(snippet) or _LEADING_DATE_RE.match(snippet)
         if m:
             date_raw = m.group(1)
-            snippet = (snippet[: m.start()] + snippet[m.end():]).strip(_VALUE_SEPS) or None
+            snippet = (snippet[: m.start()] + snippet[m.end():]).strip(_SNIPPET_TRIM) or None
     url = None
     if title_el is not None:
         a = title_el if title_el.tag == "a" else next(iter(_anchors(title_el)), None)

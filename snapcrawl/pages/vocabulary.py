@@ -59,8 +59,8 @@ DISCLAIMER_EN_B = re.compile(
     r"\b(?:crawl\w*|collect\w*|captur\w*|archiv\w*|automatic\w*|spider|bot|gathered|indexed|scrap\w*)\b", re.I
 )
 NOTICE_RE = re.compile(
-    r"侵权|删除|非营利|非盈利|公益|公共服务|版权问题|版权归|联系我们|联系本站|"
-    r"take\s?down|remov\w*|infring\w*|non-?profit|public service|copyright (?:holder|owner)|contact us",
+    r"侵权|删除|(?:非营利|非盈利|公益)性?的?(?:公共)?服务|版权问题|联系(?:我们|本站)|"
+    r"take\s?down|remov(?:e|al)|infring\w*|non-?profit|public service|copyright (?:holder|owner)|contact us",
     re.I,
 )
 #: Lines of page furniture that may sit inside an article container.
