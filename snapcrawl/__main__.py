@@ -1,6 +1,6 @@
 """``python -m snapcrawl``: operator tools next to ``scrapy crawl``.
 
-    python -m snapcrawl extract URL_OR_FILE [--url URL] [--profile NAME] [--explain]
+python -m snapcrawl extract URL_OR_FILE [--url URL] [--profile NAME] [--explain]
 """
 
 from __future__ import annotations
@@ -43,8 +43,11 @@ def cmd_extract(args: argparse.Namespace) -> int:
     response = EncodingMiddleware().process_response(None, response)  # type: ignore[arg-type, assignment]
     fetched = datetime.now(timezone.utc)
     probe = SnapshotPage(response, fetched_at=fetched)
-    profile = registry.get(args.profile) if args.profile else (
-        registry.for_host(urlsplit(page_url).hostname or "") or registry.for_meta(probe.meta))
+    profile = (
+        registry.get(args.profile)
+        if args.profile
+        else (registry.for_host(urlsplit(page_url).hostname or "") or registry.for_meta(probe.meta))
+    )
     page = SnapshotPage(response, profile, fetched_at=fetched) if profile else probe
     result = page.result()
     out: dict[str, object] = {"kind": result.kind, "url": result.url, "profile": profile.name if profile else None}
@@ -60,8 +63,9 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m snapcrawl", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m snapcrawl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     ex = sub.add_parser("extract", help="extract one page and print its record as JSON")
     ex.add_argument("source", help="a saved HTML file or an http(s) URL")

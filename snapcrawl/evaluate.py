@@ -97,8 +97,9 @@ def pages_in(dirs: list[Path]) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m snapcrawl.evaluate", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m snapcrawl.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("dirs", nargs="*", type=Path, help=f"fixture folders (default: {DEFAULT_DIR})")
     ap.add_argument("--profile", help="extract with this profile (default: none, the generic extractor)")
     ap.add_argument("--verbose", "-v", action="store_true", help="list every wrong field")

@@ -24,12 +24,36 @@ from w3lib.url import canonicalize_url as w3lib_canonicalize_url
 DEFAULT_TZ = "Asia/Shanghai"
 #: Query parameters that only track where a click came from; fnmatch patterns, case-insensitive.
 DEFAULT_TRACKING_PARAMS: tuple[str, ...] = (
-    "utm_*", "from", "spm", "fromsource", "share_token", "wfr", "gclid", "fbclid", "_hsenc", "_hsmi",
+    "utm_*",
+    "from",
+    "spm",
+    "fromsource",
+    "share_token",
+    "wfr",
+    "gclid",
+    "fbclid",
+    "_hsenc",
+    "_hsmi",
 )
 #: Values that mean "no original URL" on snapshot pages.
 EMPTY_VALUES = frozenset(
-    {"", "暂无", "无", "空", "未知", "null", "none", "n/a", "na", "-", "--", "—", "unavailable",
-     "not available", "unknown"}
+    {
+        "",
+        "暂无",
+        "无",
+        "空",
+        "未知",
+        "null",
+        "none",
+        "n/a",
+        "na",
+        "-",
+        "--",
+        "—",
+        "unavailable",
+        "not available",
+        "unknown",
+    }
 )
 
 # --------------------------------------------------------------------------- whitespace
@@ -58,7 +82,7 @@ def strip_label(text: str | None, labels: Iterable[str] = ()) -> str:
     for label in labels:
         m = re.match(rf"\s*{re.escape(label)}\s*[:：]?\s*", value, re.I)
         if m:
-            return value[m.end():].strip()
+            return value[m.end() :].strip()
     return value
 
 
@@ -100,12 +124,20 @@ _AMPM = r"(?:\s*(?P<ampm>AM|PM|am|pm|a\.m\.|p\.m\.|上午|下午|晚上))?"
 _ABS_YMD_RE = re.compile(
     r"(?P<y>(?:19|20)\d{2})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*日?" + _TIME + _AMPM + _TZ_SUFFIX
 )
-_ABS_MD_RE = re.compile(
-    r"(?<![\d/.-])(?P<m>\d{1,2})\s*[-/月]\s*(?P<d>\d{1,2})\s*日?" + _TIME + _TZ_SUFFIX
-)
+_ABS_MD_RE = re.compile(r"(?<![\d/.-])(?P<m>\d{1,2})\s*[-/月]\s*(?P<d>\d{1,2})\s*日?" + _TIME + _TZ_SUFFIX)
 _MONTHS = {
-    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6,
-    "jul": 7, "aug": 8, "sep": 9, "oct": 10, "nov": 11, "dec": 12,
+    "jan": 1,
+    "feb": 2,
+    "mar": 3,
+    "apr": 4,
+    "may": 5,
+    "jun": 6,
+    "jul": 7,
+    "aug": 8,
+    "sep": 9,
+    "oct": 10,
+    "nov": 11,
+    "dec": 12,
 }
 _EN_MDY_RE = re.compile(
     r"(?P<mon>jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?\s+"
@@ -126,10 +158,33 @@ _REL_DAY_RE = re.compile(
     r"(?P<word>今天|今日|昨天|昨日|前天|today|yesterday)\s*(?P<H>\d{1,2})?(?:\s*[:：]\s*(?P<M>\d{2}))?", re.I
 )
 _JUST_NOW_RE = re.compile(r"刚刚|刚才|just now|moments? ago", re.I)
-_CN_NUM = {"半": 0.5, "一": 1, "两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+_CN_NUM = {
+    "半": 0.5,
+    "一": 1,
+    "两": 2,
+    "二": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+    "十": 10,
+}
 _UNIT_SECONDS = {
-    "秒": 1, "分钟": 60, "分": 60, "小时": 3600, "个小时": 3600, "天": 86400, "日": 86400, "周": 604800,
-    "星期": 604800, "个月": 2592000, "月": 2592000, "年": 31536000,
+    "秒": 1,
+    "分钟": 60,
+    "分": 60,
+    "小时": 3600,
+    "个小时": 3600,
+    "天": 86400,
+    "日": 86400,
+    "周": 604800,
+    "星期": 604800,
+    "个月": 2592000,
+    "月": 2592000,
+    "年": 31536000,
 }
 
 
@@ -137,8 +192,15 @@ def _unit_seconds(unit: str) -> int:
     unit_l = unit.lower()
     if unit_l in _UNIT_SECONDS:
         return _UNIT_SECONDS[unit_l]
-    for prefix, secs in (("sec", 1), ("min", 60), ("h", 3600), ("d", 86400), ("w", 604800),
-                         ("mon", 2592000), ("y", 31536000)):
+    for prefix, secs in (
+        ("sec", 1),
+        ("min", 60),
+        ("h", 3600),
+        ("d", 86400),
+        ("w", 604800),
+        ("mon", 2592000),
+        ("y", 31536000),
+    ):
         if unit_l.startswith(prefix):
             return secs
     raise ValueError(unit)
@@ -173,8 +235,7 @@ def _hour_24(hour: int, ampm: str | None) -> int:
 def _build(y: int, mo: int, d: int, g: Mapping[str, Any], zone: ZoneInfo) -> datetime | None:
     try:
         hour = _hour_24(int(g.get("H") or 0), g.get("ampm"))
-        return datetime(y, mo, d, hour, int(g.get("M") or 0), int(g.get("S") or 0),
-                        tzinfo=_parse_tz(g.get("tz"), zone))
+        return datetime(y, mo, d, hour, int(g.get("M") or 0), int(g.get("S") or 0), tzinfo=_parse_tz(g.get("tz"), zone))
     except ValueError:
         return None
 
@@ -281,8 +342,11 @@ def strip_tracking_params(url: str, patterns: Iterable[str] = DEFAULT_TRACKING_P
     if not parts.query:
         return url
     pats = [p.lower() for p in patterns]
-    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-            if not any(fnmatchcase(k.lower(), p) for p in pats)]
+    kept = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not any(fnmatchcase(k.lower(), p) for p in pats)
+    ]
     return urlunsplit(parts._replace(query=urlencode(kept, doseq=True)))
 
 
@@ -415,8 +479,14 @@ def record_id(url: str) -> str:
 # --------------------------------------------------------------------------- encodings
 
 _META_CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_-]+)""", re.I)
-_ENCODING_ALIASES = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "gb_2312-80": "gb18030",
-                     "big5": "big5hkscs", "utf8": "utf-8"}
+_ENCODING_ALIASES = {
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "x-gbk": "gb18030",
+    "gb_2312-80": "gb18030",
+    "big5": "big5hkscs",
+    "utf8": "utf-8",
+}
 
 
 def normalize_encoding(name: str | None) -> str | None:
@@ -441,9 +511,9 @@ def declared_encoding(content_type: str | None, body: bytes) -> str | None:
             enc = normalize_encoding(m.group(1))
             if enc:
                 return enc
-    m = _META_CHARSET_RE.search(body[:4096])
-    if m:
-        return normalize_encoding(m.group(1).decode("ascii", "ignore"))
+    meta = _META_CHARSET_RE.search(body[:4096])
+    if meta:
+        return normalize_encoding(meta.group(1).decode("ascii", "ignore"))
     return None
 
 

@@ -73,7 +73,7 @@ def get_run(crawler: Crawler, spider_name: str | None = None) -> RunInfo:
         id_file.write_text(run_id, encoding="utf-8")
     uri = str(settings.get("SNAPCRAWL_EXPORT_URI") or "exports").rstrip("/")
     if uri.startswith("file://"):
-        uri = uri[len("file://"):]
+        uri = uri[len("file://") :]
     name = spider_name or (crawler.spidercls.name if crawler.spidercls else "spider")
     run = RunInfo(run_id=run_id, spider=name, export_uri=uri, local=is_local_uri(uri))
     crawler._snapcrawl_run = run  # type: ignore[attr-defined]

@@ -67,13 +67,18 @@ def run_crawl(
     cmd = [*SCRAPY, "crawl", "snapshots"]
     if start_urls is not None:
         cmd += ["-a", f"start_urls={start_urls}"]
-    merged = {**FAST, "SNAPCRAWL_EXPORT_URI": str(export_dir),
-              "SNAPCRAWL_STATE_PATH": str(tmp_path / "state.sqlite"), **(settings or {})}
+    merged = {
+        **FAST,
+        "SNAPCRAWL_EXPORT_URI": str(export_dir),
+        "SNAPCRAWL_STATE_PATH": str(tmp_path / "state.sqlite"),
+        **(settings or {}),
+    }
     for key, value in merged.items():
         cmd += ["-s", f"{key}={value}"]
     cmd += list(args)
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    proc = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
     return CrawlResult(proc.returncode, proc.stdout, proc.stderr, export_dir)
 
 

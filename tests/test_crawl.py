@@ -46,7 +46,9 @@ def test_link_records_mirror_the_lists(full_crawl: tuple[CrawlResult, SampleServ
     links = result.records("links")
     expected = [
         {"type": "link", "schema_version": 1, "from_url": a["url"], "list": lname, "position": i, **entry}
-        for a in articles for lname in ("related", "more_in_category") for i, entry in enumerate(a[lname])
+        for a in articles
+        for lname in ("related", "more_in_category")
+        for i, entry in enumerate(a[lname])
     ]
     key = lambda r: (r["from_url"], r["list"], r["position"])  # noqa: E731
     assert sorted(links, key=key) == sorted(expected, key=key)
@@ -72,8 +74,10 @@ def test_broken_pages_counted_logged_not_exported(full_crawl: tuple[CrawlResult,
     result, srv = full_crawl
     report = result.report()
     failed = {f["url"]: f["error"] for f in report["errors"]["failed_pages"]}
-    want = {srv.url + p: {"404": "http_404", "500": "http_500", "empty": "empty_page"}[kind]
-            for p, kind in site.broken_paths().items()}
+    want = {
+        srv.url + p: {"404": "http_404", "500": "http_500", "empty": "empty_page"}[kind]
+        for p, kind in site.broken_paths().items()
+    }
     assert failed == want
     exported = {a["url"] for a in result.records("articles")}
     for url in want:
@@ -83,8 +87,9 @@ def test_broken_pages_counted_logged_not_exported(full_crawl: tuple[CrawlResult,
     assert report["pages"]["failed"] == len(want)
 
 
-def test_each_page_fetched_once_despite_tracking_variants(full_crawl: tuple[CrawlResult, SampleServer],
-                                                          site: Site) -> None:
+def test_each_page_fetched_once_despite_tracking_variants(
+    full_crawl: tuple[CrawlResult, SampleServer], site: Site
+) -> None:
     _, srv = full_crawl
     gets = Counter(path for method, path, _ in srv.request_log if method == "GET")
     assert all("?" not in p and "#" not in p for p in gets), [p for p in gets if "?" in p]

@@ -212,7 +212,11 @@ TEXT_ZH = "以上内容为资讯信息快照，由爬虫进行采集并收录。
     ],
 )
 def test_sniff_encoding(encoding: str, content_type: str | None, meta: str, expected: str) -> None:
-    text = TEXT_ZH if encoding != "big5" else "以上內容為資訊快照，由爬蟲進行採集並收錄。銀行北京分行堅持以人民為中心的價值取向。" * 5
+    text = (
+        TEXT_ZH
+        if encoding != "big5"
+        else "以上內容為資訊快照，由爬蟲進行採集並收錄。銀行北京分行堅持以人民為中心的價值取向。" * 5
+    )
     body = f"<html><head>{meta}</head><body><p>{text}</p></body></html>".encode(encoding)
     got = P.sniff_encoding(body, content_type)
     assert got == expected

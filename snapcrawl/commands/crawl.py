@@ -43,14 +43,14 @@ class Command(ScrapyCrawl):
         if hasattr(pending, "add_done_callback"):  # asyncio reactor: a Task
             pending.add_done_callback(lambda t: errors.append(t.exception()) if t.exception() else None)
         else:  # a Twisted Deferred
-            pending.addErrback(lambda f: errors.append(f.value))
+            pending.addErrback(lambda f: errors.append(f.value))  # type: ignore[attr-defined]
         self.crawler_process.start()
-        for exc in errors:
-            if isinstance(exc, usage_errors):
-                print(f"snapcrawl: error: {exc}", file=sys.stderr)
+        for err in errors:
+            if isinstance(err, usage_errors):
+                print(f"snapcrawl: error: {err}", file=sys.stderr)
                 self.exitcode = EXIT_USAGE
                 return
-            print(f"snapcrawl: error: the crawl could not start: {type(exc).__name__}: {exc}", file=sys.stderr)
+            print(f"snapcrawl: error: the crawl could not start: {type(err).__name__}: {err}", file=sys.stderr)
             self.exitcode = EXIT_FAILED
             return
         self.exitcode = exit_code_for(crawler)

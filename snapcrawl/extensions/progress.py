@@ -50,8 +50,10 @@ class ProgressLine:
             scheduler = engine._slot.scheduler  # type: ignore[union-attr]
             queued = len(scheduler) if hasattr(scheduler, "__len__") else 0
         minutes = max((time.monotonic() - self.started) / 60, 1e-9)
-        return (f"progress: {pages} pages ({pages / minutes:.0f}/min), {articles} articles, "
-                f"{queued} queued, {errors} errors")
+        return (
+            f"progress: {pages} pages ({pages / minutes:.0f}/min), {articles} articles, "
+            f"{queued} queued, {errors} errors"
+        )
 
     def log(self) -> None:
         logger.info(self.line())

@@ -87,9 +87,11 @@ class RunReport:
         by_status = {k.rsplit("/", 1)[1]: v for k, v in s.items() if k.startswith("downloader/response_status_count/")}
         fetched = int(s.get("response_received_count", 0))
         articles = self.counts["article"]
-        fill = {f: round(self.filled[f] / articles, 4) if articles else None
-                for f in (*FILL_FIELDS, *(f"snapshot.{x}" for x in SNAPSHOT_FILL_FIELDS), "related", "more_in_category")}
-        errors = {k[len("snapcrawl/failed/"):]: v for k, v in s.items() if k.startswith("snapcrawl/failed/")}
+        fill = {
+            f: round(self.filled[f] / articles, 4) if articles else None
+            for f in (*FILL_FIELDS, *(f"snapshot.{x}" for x in SNAPSHOT_FILL_FIELDS), "related", "more_in_category")
+        }
+        errors = {k[len("snapcrawl/failed/") :]: v for k, v in s.items() if k.startswith("snapcrawl/failed/")}
         for k, v in s.items():
             if k.startswith("downloader/exception_type_count/"):
                 errors.setdefault("download:" + k.rsplit("/", 1)[1].rsplit(".", 1)[-1], v)
@@ -155,6 +157,8 @@ def summary(r: dict[str, Any]) -> str:
         lines.append("low fill rates: " + ", ".join(f"{k} {v:.0%}" for k, v in low.items()))
     monitors = r.get("monitors")
     if monitors:
-        lines.append(f"monitors: {'FAILED' if monitors.get('failed') else 'passed'}"
-                     + "".join(f"\n  - {m}" for m in monitors.get("failures", [])))
+        lines.append(
+            f"monitors: {'FAILED' if monitors.get('failed') else 'passed'}"
+            + "".join(f"\n  - {m}" for m in monitors.get("failures", []))
+        )
     return "\n".join(lines)

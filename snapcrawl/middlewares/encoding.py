@@ -28,7 +28,7 @@ class EncodingMiddleware:
     def process_response(self, request: Request, response: Response, spider: Spider | None = None) -> Response:
         if not isinstance(response, HtmlResponse) or not response.body:
             return response
-        content_type = response.headers.get(b"Content-Type", b"").decode("latin-1")
+        content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
         detected = sniff_encoding(response.body, content_type)
         current = normalize_encoding(response.encoding)
         if detected != current:

@@ -19,11 +19,75 @@ from snapcrawl.processors import normalize_space
 
 #: Elements that start a new line (CSS block-level, table cells, list items).
 BLOCK_TAGS = frozenset(
-    ["address", "article", "aside", "blockquote", "body", "center", "dd", "details", "dialog", "dir", "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup", "hr", "html", "li", "main", "menu", "nav", "ol", "p", "pre", "section", "summary", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul", "caption", "legend", "option"]
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "body",
+        "center",
+        "dd",
+        "details",
+        "dialog",
+        "dir",
+        "div",
+        "dl",
+        "dt",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hgroup",
+        "hr",
+        "html",
+        "li",
+        "main",
+        "menu",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "summary",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "ul",
+        "caption",
+        "legend",
+        "option",
+    ]
 )
 #: Elements whose content is never visible text.
 SKIP_TAGS = frozenset(
-    ["script", "style", "noscript", "template", "iframe", "svg", "canvas", "head", "object", "embed", "select", "textarea", "button", "map"]
+    [
+        "script",
+        "style",
+        "noscript",
+        "template",
+        "iframe",
+        "svg",
+        "canvas",
+        "head",
+        "object",
+        "embed",
+        "select",
+        "textarea",
+        "button",
+        "map",
+    ]
 )
 HEADING_TAGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
 BOLD_TAGS = frozenset(("strong", "b"))
@@ -59,7 +123,6 @@ class Line:
 class _Builder:
     __slots__ = (
         "bold_chars",
-        "open_hrefs",
         "bold_depth",
         "buf",
         "furn_depth",
@@ -68,6 +131,7 @@ class _Builder:
         "in_a",
         "lines",
         "link_chars",
+        "open_hrefs",
         "owners",
     )
 
@@ -105,7 +169,7 @@ class _Builder:
                     Line(
                         index=len(self.lines),
                         text=text,
-                        owner=owner,  # type: ignore[arg-type]
+                        owner=owner,
                         tag=owner.tag if owner is not None and isinstance(owner.tag, str) else "",
                         link_chars=min(self.link_chars, len(text)),
                         hrefs=self.hrefs,

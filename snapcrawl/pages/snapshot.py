@@ -21,7 +21,7 @@ from scrapy.http import TextResponse
 from snapcrawl.items import ArticleItem, LinkItem
 from snapcrawl.loaders import ArticleLoader, LinkEntryLoader, SnapshotLoader
 from snapcrawl.pages import vocabulary as V
-from snapcrawl.pages.dom import BLOCK_TAGS, HEADING_TAGS, Line, is_ancestor, linearize
+from snapcrawl.pages.dom import HEADING_TAGS, Line, is_ancestor, linearize
 from snapcrawl.processors import (
     DEFAULT_TRACKING_PARAMS,
     DEFAULT_TZ,
@@ -129,7 +129,7 @@ class SnapshotPage:
 
     @cached_property
     def selector(self) -> Selector:
-        return self.response.selector  # type: ignore[no-any-return]
+        return self.response.selector
 
     @cached_property
     def root(self) -> etree._Element:
@@ -227,7 +227,7 @@ class SnapshotPage:
         start = max(snap_lines)
         stop = more.heading_line if more is not None and more.heading_line > start else len(self.lines)
         taken = {el for lf in ([more] if more else []) for el in lf.elements}
-        for ln in self.lines[start + 1: stop]:
+        for ln in self.lines[start + 1 : stop]:
             if not ln.hrefs or ln.furniture:
                 continue
             container = _repeated_container(ln.owner, self.body_el)
@@ -235,8 +235,9 @@ class SnapshotPage:
                 continue
             entries = self._entries([container])
             if len(entries) >= 2:
-                lf = _ListFound("related", -1, "", None, entries=entries, elements=[container],
-                                rule="list-after-snapshot-block")
+                lf = _ListFound(
+                    "related", -1, "", None, entries=entries, elements=[container], rule="list-after-snapshot-block"
+                )
                 return lf
             return None
         return None
@@ -265,8 +266,10 @@ class SnapshotPage:
             return True
         if len(el) == 0 or (len(el) == 1 and el[0].tag in ("span", "strong", "b")):
             text = normalize_space(el.text_content())
-            return bool(text) and len(text) <= 40 and bool(
-                V.RELATED_HEADING_RE.match(text) or V.MORE_HEADING_RE.match(text)
+            return (
+                bool(text)
+                and len(text) <= 40
+                and bool(V.RELATED_HEADING_RE.match(text) or V.MORE_HEADING_RE.match(text))
             )
         return False
 
@@ -316,14 +319,21 @@ class SnapshotPage:
             return None
         entries = []
         for e in entries_sel:
+
             def pick(css: str | None, sel: Selector = e) -> str | None:
                 if not css:
                     return None
                 val = normalize_space(" ".join(sel.css(css).getall()))
                 return val or None
 
-            entries.append({"title": pick(rule.title), "url": pick(rule.url),
-                            "snippet": pick(rule.snippet), "date": pick(rule.date)})
+            entries.append(
+                {
+                    "title": pick(rule.title),
+                    "url": pick(rule.url),
+                    "snippet": pick(rule.snippet),
+                    "date": pick(rule.date),
+                }
+            )
         lf = _ListFound(lname, -1, "", None, entries=entries, rule=f"profile:css:{rule.entries}")
         lf.elements = [e.root for e in entries_sel]
         return lf
@@ -392,10 +402,9 @@ class SnapshotPage:
                 if label in V.GENERIC and len(text) > 120:
                     continue
                 end = matches[k + 1].start() if k + 1 < len(matches) else len(text)
-                value = text[m.end():end].strip(_VALUE_SEPS + " ")
+                value = text[m.end() : end].strip(_VALUE_SEPS + " ")
                 href = _first_href(line.hrefs) if fname == "original_url" else None
-                if not value and href is None and i + 1 < len(lines) and (i + 1) not in skip \
-                        and k + 1 == len(matches):
+                if not value and href is None and i + 1 < len(lines) and (i + 1) not in skip and k + 1 == len(matches):
                     nxt = lines[i + 1]
                     if not self._label_re.search(nxt.text):
                         value = nxt.text
@@ -470,8 +479,9 @@ class SnapshotPage:
                     continue  # 快照生成时间:... inside the same line
                 if _is_disclaimer(sentence):
                     disclaimer.append((line.index, sentence))
-                elif V.NOTICE_RE.search(sentence) and (near or is_disc or "快照" in sentence
-                                                        or "snapshot" in sentence.lower()):
+                elif V.NOTICE_RE.search(sentence) and (
+                    near or is_disc or "快照" in sentence or "snapshot" in sentence.lower()
+                ):
                     notice.append((line.index, sentence))
                 elif disclaimer and disclaimer[-1][0] in (line.index, line.index - 1) and not notice:
                     disclaimer.append((line.index, sentence))  # continuation of the disclaimer
@@ -488,7 +498,9 @@ class SnapshotPage:
             return value, line, how
         lines = self.lines
         meta_lines = sorted(
-            c.line for f in ("category", "published_at", "source") for c in self.candidates.get(f, [])
+            c.line
+            for f in ("category", "published_at", "source")
+            for c in self.candidates.get(f, [])
             if c.line not in self.list_line_ids
         )
         page_titles = [t for t in (self.meta.get("og:title"), self.title_tag) if t]
@@ -506,9 +518,13 @@ class SnapshotPage:
         # 2. the first h1/h2 that the <title> or og:title contains
         for level in (1, 2, 3):
             for ln in lines:
-                if ln.heading == level and 4 <= len(ln.text) <= 150 and ln.index not in self.list_line_ids:
-                    if any(ln.text in t or t in ln.text for t in page_titles) or level == 1:
-                        return ln.text, ln.index, f"heading:h{level}"
+                if (
+                    ln.heading == level
+                    and 4 <= len(ln.text) <= 150
+                    and ln.index not in self.list_line_ids
+                    and (level == 1 or any(ln.text in t or t in ln.text for t in page_titles))
+                ):
+                    return ln.text, ln.index, f"heading:h{level}"
         # 3. og:title / <title> without the site-name suffix
         for key, t in (("meta:og:title", self.meta.get("og:title")), ("title-tag", self.title_tag)):
             if t:
@@ -549,7 +565,7 @@ class SnapshotPage:
         after = [i for i in snapshot_lines | {lf.heading_line for lf in self.lists.values()} if i > start]
         end = min(after) if after else len(lines)
         kept: list[Line] = []
-        for ln in lines[start + 1:end]:
+        for ln in lines[start + 1 : end]:
             if ln.index in skip or ln.furniture:
                 continue
             if ln.link_density > 0.5 and len(ln.text) < 200:
@@ -576,8 +592,9 @@ class SnapshotPage:
             import trafilatura
         except ImportError:  # pragma: no cover - a declared dependency
             return [], "none"
-        text = trafilatura.extract(self.response.text, include_comments=False, include_tables=False,
-                                   favor_precision=True, deduplicate=False)
+        text = trafilatura.extract(
+            self.response.text, include_comments=False, include_tables=False, favor_precision=True, deduplicate=False
+        )
         if not text:
             return [], "none"
         drop = {t for _, t in self.snapshot_text[0]} | {t for _, t in self.snapshot_text[1]}
@@ -663,11 +680,10 @@ class SnapshotPage:
     def to_item(self) -> ArticleItem:
         """The article record, loaded through the item loaders (normalisation happens there)."""
         ex = self._explain
-        captured_raw, captured_href, how = self.field_value("captured_at")
+        captured_raw, _, how = self.field_value("captured_at")
         ex["snapshot.captured_at"] = how
         captured = parse_datetime(captured_raw, tz=self.tz, reference=self.fetched_at) if captured_raw else None
-        ctx = {"tz": self.tz, "base_url": self.response.url, "tracking": self.tracking,
-               "strip_index": self.strip_index}
+        ctx = {"tz": self.tz, "base_url": self.response.url, "tracking": self.tracking, "strip_index": self.strip_index}
         reference = captured or self.fetched_at
 
         snap = SnapshotLoader(**ctx, reference=self.fetched_at)  # type: ignore[arg-type]
@@ -771,15 +787,23 @@ class SnapshotPage:
         return None, "none"
 
     def _published_fallback(self) -> tuple[str | None, str]:
-        for key in ("article:published_time", "og:published_time", "pubdate", "publishdate", "publish_date",
-                    "datepublished", "date", "dc.date"):
+        for key in (
+            "article:published_time",
+            "og:published_time",
+            "pubdate",
+            "publishdate",
+            "publish_date",
+            "datepublished",
+            "date",
+            "dc.date",
+        ):
             if self.meta.get(key):
                 return self.meta[key], f"meta:{key}"
         t = self.body_el.find(".//time") if self.body_el is not None else None
         if t is not None and (t.get("datetime") or normalize_space(t.text_content())):
             return t.get("datetime") or normalize_space(t.text_content()), "time-element"
         if self.title_line is not None:
-            for ln in self.lines[self.title_line + 1: self.title_line + 4]:
+            for ln in self.lines[self.title_line + 1 : self.title_line + 4]:
                 m = _ANY_DATE_RE.search(ln.text)
                 if m and len(ln.text) <= 120:
                     return m.group(0), "date-near-title"
@@ -852,7 +876,7 @@ def _date_part(raw: str | None) -> str | None:
         return None
     m = _ANY_DATE_RE.search(raw)
     if m and m.start() == 0:
-        rest = raw[m.end():]
+        rest = raw[m.end() :]
         tz = re.match(r"\s*(?:UTC|GMT|Z|[+-]\d{2}:?\d{2}|\(?北京时间\)?)", rest)
         return (m.group(0) + (tz.group(0) if tz else "")).strip()
     return raw.strip()
@@ -1017,7 +1041,7 @@ def _entry(els: list[etree._Element]) -> dict[str, Any] | None:
         m = _TRAILING_DATE_RE.search(snippet) or _LEADING_DATE_RE.match(snippet)
         if m:
             date_raw = m.group(1)
-            snippet = (snippet[: m.start()] + snippet[m.end():]).strip(_SNIPPET_TRIM) or None
+            snippet = (snippet[: m.start()] + snippet[m.end() :]).strip(_SNIPPET_TRIM) or None
     url = None
     if title_el is not None:
         a = title_el if title_el.tag == "a" else next(iter(_anchors(title_el)), None)
@@ -1038,7 +1062,7 @@ def _repeated_container(el: etree._Element | None, stop: etree._Element) -> etre
     """The nearest ancestor holding two or more same-tag children that each carry a link."""
     node = el
     while node is not None and node is not stop:
-        kids = [c for c in node if isinstance(c.tag, str) and c.find(".//a") is not None or c.tag == "a"]
+        kids = [c for c in node if (isinstance(c.tag, str) and c.find(".//a") is not None) or c.tag == "a"]
         tags = [c.tag for c in kids]
         if len(kids) >= 2 and max(tags.count(t) for t in set(tags)) >= 2:
             return node

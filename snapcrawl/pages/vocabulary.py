@@ -11,28 +11,112 @@ from collections.abc import Iterable, Mapping
 
 #: field -> labels, most specific first. Labels in ``GENERIC`` are trusted less (see SnapshotPage).
 FIELD_LABELS: dict[str, tuple[str, ...]] = {
-    "category": ("所属栏目", "所属分类", "所属频道", "新闻类别", "类别", "栏目", "分类", "频道",
-                 "Category", "Section", "Channel"),
-    "published_at": ("发布时间", "发表时间", "发布日期", "发表日期", "发文时间", "刊发时间", "时间", "日期",
-                     "Published at", "Published on", "Published", "Publish time", "Publication date",
-                     "Posted on", "Posted", "Date", "Time"),
+    "category": (
+        "所属栏目",
+        "所属分类",
+        "所属频道",
+        "新闻类别",
+        "类别",
+        "栏目",
+        "分类",
+        "频道",
+        "Category",
+        "Section",
+        "Channel",
+    ),
+    "published_at": (
+        "发布时间",
+        "发表时间",
+        "发布日期",
+        "发表日期",
+        "发文时间",
+        "刊发时间",
+        "时间",
+        "日期",
+        "Published at",
+        "Published on",
+        "Published",
+        "Publish time",
+        "Publication date",
+        "Posted on",
+        "Posted",
+        "Date",
+        "Time",
+    ),
     "source": ("文章来源", "新闻来源", "信息来源", "稿件来源", "来源", "出处", "Source"),
-    "reposted_from": ("本文转自", "本文转载自", "转载自", "转载于", "转自", "Reposted from", "Republished from",
-                      "Via"),
-    "captured_at": ("快照生成时间", "快照生成日期", "快照时间", "快照日期", "采集时间", "收录时间", "抓取时间",
-                    "Snapshot taken", "Snapshot time", "Snapshot generated", "Snapshot date", "Snapshot created",
-                    "Cached on", "Captured on", "Captured at", "Captured"),
-    "original_url": ("信息原文地址", "原文链接地址", "原文链接", "原文地址", "原文网址", "原始链接", "原始地址",
-                     "文章原址", "原文", "Original article", "Original URL", "Original link", "Original source",
-                     "Original"),
+    "reposted_from": ("本文转自", "本文转载自", "转载自", "转载于", "转自", "Reposted from", "Republished from", "Via"),
+    "captured_at": (
+        "快照生成时间",
+        "快照生成日期",
+        "快照时间",
+        "快照日期",
+        "采集时间",
+        "收录时间",
+        "抓取时间",
+        "Snapshot taken",
+        "Snapshot time",
+        "Snapshot generated",
+        "Snapshot date",
+        "Snapshot created",
+        "Cached on",
+        "Captured on",
+        "Captured at",
+        "Captured",
+    ),
+    "original_url": (
+        "信息原文地址",
+        "原文链接地址",
+        "原文链接",
+        "原文地址",
+        "原文网址",
+        "原始链接",
+        "原始地址",
+        "文章原址",
+        "原文",
+        "Original article",
+        "Original URL",
+        "Original link",
+        "Original source",
+        "Original",
+    ),
 }
 #: Labels that are too common in running text to trust far from the title.
 GENERIC = frozenset({"时间", "日期", "Date", "Time", "原文", "Original", "Posted", "Captured"})
 #: Labels of fields snapcrawl does not export; they end the value of a preceding label.
 OTHER_LABELS: tuple[str, ...] = (
-    "责任编辑", "作者", "记者", "编辑", "责编", "通讯员", "摄影", "浏览次数", "浏览量", "浏览", "阅读量", "阅读数",
-    "点击数", "点击量", "点击", "字号", "评论数", "评论", "标签", "关键词", "关键字", "更新时间", "编号",
-    "Author", "Authors", "By", "Editor", "Tags", "Keywords", "Views", "Updated", "Last updated", "Words",
+    "责任编辑",
+    "作者",
+    "记者",
+    "编辑",
+    "责编",
+    "通讯员",
+    "摄影",
+    "浏览次数",
+    "浏览量",
+    "浏览",
+    "阅读量",
+    "阅读数",
+    "点击数",
+    "点击量",
+    "点击",
+    "字号",
+    "评论数",
+    "评论",
+    "标签",
+    "关键词",
+    "关键字",
+    "更新时间",
+    "编号",
+    "Author",
+    "Authors",
+    "By",
+    "Editor",
+    "Tags",
+    "Keywords",
+    "Views",
+    "Updated",
+    "Last updated",
+    "Words",
 )
 
 RELATED_HEADING_RE = re.compile(
@@ -50,7 +134,9 @@ MORE_HEADING_RE = re.compile(
     re.I,
 )
 #: Words that make a "更多X资讯" heading generic rather than a category (更多精彩资讯, 更多最新资讯).
-NOT_A_CATEGORY = frozenset({"精彩", "最新", "热门", "相关", "推荐", "热点", "latest", "popular", "top", "stories", "news"})
+NOT_A_CATEGORY = frozenset(
+    {"精彩", "最新", "热门", "相关", "推荐", "热点", "latest", "popular", "top", "stories", "news"}
+)
 
 DISCLAIMER_ZH_A = re.compile(r"快照|缓存|镜像")
 DISCLAIMER_ZH_B = re.compile(r"采集|收录|爬虫|抓取|自动|收集|蜘蛛|机器人|程序")
@@ -99,9 +185,7 @@ def compile_labels(
     words_sorted = sorted(owner, key=len, reverse=True)
     cjk = [re.escape(w) for w in words_sorted if not w[0].isascii()]
     latin = [re.escape(w).replace(r"\ ", r"\s+") for w in words_sorted if w[0].isascii()]
-    pattern = (
-        r"(?:(?P<cjk>" + "|".join(cjk) + r")\s*[:：]|(?<![A-Za-z])(?P<latin>" + "|".join(latin) + r")\s*[:：])"
-    )
+    pattern = r"(?:(?P<cjk>" + "|".join(cjk) + r")\s*[:：]|(?<![A-Za-z])(?P<latin>" + "|".join(latin) + r")\s*[:：])"
     return re.compile(pattern, re.I), owner
 
 

@@ -20,11 +20,34 @@ from typing import Any
 from parsel.csstranslator import HTMLTranslator
 
 BUILTIN_DIR = Path(__file__).parent
-FIELDS = ("title", "category", "published_at", "source", "reposted_from", "body", "collector",
-          "captured_at", "original_url", "disclaimer", "notice")
+FIELDS = (
+    "title",
+    "category",
+    "published_at",
+    "source",
+    "reposted_from",
+    "body",
+    "collector",
+    "captured_at",
+    "original_url",
+    "disclaimer",
+    "notice",
+)
 LISTS = ("related", "more_in_category")
-_TOP_KEYS = {"name", "description", "domains", "match", "timezone", "render_js", "fields", "labels", "lists",
-             "links", "urls", "crawl"}
+_TOP_KEYS = {
+    "name",
+    "description",
+    "domains",
+    "match",
+    "timezone",
+    "render_js",
+    "fields",
+    "labels",
+    "lists",
+    "links",
+    "urls",
+    "crawl",
+}
 _FIELD_KEYS = {"css", "xpath", "regex", "join"}
 _LIST_KEYS = {"entries", "title", "url", "snippet", "date"}
 _LINK_KEYS = {"follow", "deny", "article", "listing"}
@@ -237,7 +260,9 @@ def parse_profile(data: Mapping[str, Any], path: Path) -> Profile:
         fields=fields,
         labels=labels,
         lists=lists,
-        follow=tuple(_regex(path, "links.follow", r) for r in _str_list(path, "links.follow", links.get("follow", []) or [])),
+        follow=tuple(
+            _regex(path, "links.follow", r) for r in _str_list(path, "links.follow", links.get("follow", []) or [])
+        ),
         deny=tuple(_regex(path, "links.deny", r) for r in _str_list(path, "links.deny", links.get("deny", []) or [])),
         article_url=_regex(path, "links.article", links["article"]) if "article" in links else None,
         listing_url=_regex(path, "links.listing", links["listing"]) if "listing" in links else None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ def load_schema(record_type: str) -> dict[str, Any]:
         name = SCHEMA_FILES[record_type]
     except KeyError:
         raise ValueError(f"no schema for record type {record_type!r} (known: {', '.join(SCHEMA_FILES)})") from None
-    return json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    return json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
 
 
 def validator(record_type: str) -> Any:

@@ -62,6 +62,10 @@ def parse_start_urls(start_urls: str | Iterable[str] | None, urls_file: str | No
 
 class SnapshotsSpider(scrapy.Spider):
     name = "snapshots"
+    tracking: tuple[str, ...] = DEFAULT_TRACKING_PARAMS
+    registry: ProfileRegistry
+    forced_profile: Profile | None = None
+    link_extractor: LinkExtractor
 
     def __init__(
         self,
@@ -102,8 +106,13 @@ class SnapshotsSpider(scrapy.Spider):
             yield self.request_for(url, priority=100)
 
     def request_for(self, url: str, *, priority: int = 0, depth_hint: str = "") -> Request:
-        return Request(url, callback=self.parse, errback=self.on_error, priority=priority,
-                       meta={"snapcrawl_found_as": depth_hint} if depth_hint else None)
+        return Request(
+            url,
+            callback=self.parse,
+            errback=self.on_error,
+            priority=priority,
+            meta={"snapcrawl_found_as": depth_hint} if depth_hint else None,
+        )
 
     def in_scope(self, host: str) -> bool:
         return any(host == d or host.endswith("." + d) for d in self.allowed_domains)
@@ -149,7 +158,11 @@ class SnapshotsSpider(scrapy.Spider):
         stats = self.crawler.stats
         assert stats is not None
         if not isinstance(response, TextResponse):
-            self._fail(response.url, "not_html", f"not an HTML page ({response.headers.get('Content-Type', b'').decode('latin-1')})")
+            self._fail(
+                response.url,
+                "not_html",
+                f"not an HTML page ({(response.headers.get('Content-Type') or b'').decode('latin-1')})",
+            )
             return
         page, profile = self.page_for(response)
         result: PageResult = page.result()
@@ -168,7 +181,7 @@ class SnapshotsSpider(scrapy.Spider):
         from scrapy.spidermiddlewares.httperror import HttpError
 
         if failure.check(HttpError):
-            status = failure.value.response.status
+            status = failure.value.response.status  # type: ignore[union-attr]
             self._fail(request.url, f"http_{status}", f"HTTP {status}")
         else:
             err = failure.value
