@@ -809,6 +809,33 @@ class SnapshotPage:
                     return m.group(0), "date-near-title"
         return None, "none"
 
+    def dated_links(self) -> dict[str, str]:
+        """Canonical URL -> ISO date shown beside the link, for links in the page's lists.
+
+        Covers recognised lists and any other repeated list of dated entries (a listing
+        page's index), so the spider can fetch the newest articles first.
+        """
+        ctx = {"tz": self.tz, "base_url": self.response.url, "tracking": self.tracking,
+               "strip_index": self.strip_index}
+        reference = self.fetched_at
+        out: dict[str, str] = {}
+        seen: set[etree._Element] = set()
+        containers: list[etree._Element] = [el for lf in self.lists.values() for el in lf.elements]
+        for ln in self.lines:
+            if ln.hrefs and ln.owner is not None:
+                c = _repeated_container(ln.owner, self.body_el)
+                if c is not None and c not in seen:
+                    seen.add(c)
+                    containers.append(c)
+        for c in containers:
+            for e in self._entries([c]):
+                if not e.get("url") or not e.get("date"):
+                    continue
+                entry = self._link_entry(e, reference, ctx)
+                if entry["url"] and entry["published_at"]:
+                    out.setdefault(entry["url"], entry["published_at"])
+        return out
+
     def link_items(self, article: ArticleItem) -> list[LinkItem]:
         """One link record per list entry, in page order (the links export)."""
         out: list[LinkItem] = []
