@@ -389,9 +389,13 @@ def canonical_url(
     path = parts.path or "/"
     if strip_index:
         path = _INDEX_RE.sub("/", path)
-    cleaned = urlunsplit((scheme, netloc, path, parts.query, ""))
-    cleaned = strip_tracking_params(cleaned, tracking)
-    return w3lib_canonicalize_url(cleaned, keep_fragments=False)
+    return _canonical_tail(urlunsplit((scheme, netloc, path, parts.query, "")), tuple(tracking))
+
+
+@lru_cache(maxsize=16384)
+def _canonical_tail(url: str, tracking: tuple[str, ...]) -> str:
+    """Tracking removal + w3lib canonicalisation, cached: list URLs recur across many pages."""
+    return w3lib_canonicalize_url(strip_tracking_params(url, tracking), keep_fragments=False)
 
 
 def url_processor(value: str | None, loader_context: Mapping[str, Any] | None = None) -> str | None:

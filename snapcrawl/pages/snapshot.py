@@ -11,17 +11,18 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from lxml import etree
 from parsel import Selector
+from parsel.csstranslator import HTMLTranslator
 from scrapy.http import TextResponse
 
 from snapcrawl.items import ArticleItem, LinkItem
-from snapcrawl.loaders import ArticleLoader, LinkEntryLoader, SnapshotLoader
+from snapcrawl.loaders import ArticleLoader, SnapshotLoader, load_link_entry
 from snapcrawl.pages import vocabulary as V
-from snapcrawl.pages.dom import HEADING_TAGS, Line, is_ancestor, linearize
+from snapcrawl.pages.dom import HEADING_TAGS, Line, element_text, is_ancestor, linearize
 from snapcrawl.processors import (
     DEFAULT_TRACKING_PARAMS,
     DEFAULT_TZ,
@@ -175,7 +176,7 @@ class SnapshotPage:
                 lf = self._profile_list(lname, rule)
                 if lf is not None:
                     found[lname] = lf
-        for line in self.lines:
+        for line in self.lines if len(found) < 2 else ():
             if len(line.text) > 40 or (line.link_density > 0.9 and not line.heading):
                 continue
             text = line.text.strip()
@@ -314,16 +315,16 @@ class SnapshotPage:
         return entries
 
     def _profile_list(self, lname: str, rule: ListRule) -> _ListFound | None:
-        entries_sel = self.selector.css(rule.entries)
-        if not entries_sel:
+        elements = [e for e in _select(self.root, rule.entries, None) if not isinstance(e, str)]
+        if not elements:
             return None
         entries = []
-        for e in entries_sel:
+        for el in elements:
 
-            def pick(css: str | None, sel: Selector = e) -> str | None:
+            def pick(css: str | None, node: etree._Element = el) -> str | None:
                 if not css:
                     return None
-                val = normalize_space(" ".join(sel.css(css).getall()))
+                val = normalize_space(" ".join(_node_text(n) for n in _select(node, css, None)))
                 return val or None
 
             entries.append(
@@ -334,9 +335,7 @@ class SnapshotPage:
                     "date": pick(rule.date),
                 }
             )
-        lf = _ListFound(lname, -1, "", None, entries=entries, rule=f"profile:css:{rule.entries}")
-        lf.elements = [e.root for e in entries_sel]
-        return lf
+        return _ListFound(lname, -1, "", None, entries=entries, elements=elements, rule=f"profile:css:{rule.entries}")
 
     @cached_property
     def list_line_ids(self) -> set[int]:
@@ -493,9 +492,7 @@ class SnapshotPage:
     def title_info(self) -> tuple[str | None, int | None, str]:
         rule = self._profile_field("title")
         if rule is not None:
-            value, how = rule
-            line = next((ln.index for ln in self.lines if ln.text == value), None)
-            return value, line, how
+            return rule[0], None, rule[1]
         lines = self.lines
         meta_lines = sorted(
             c.line
@@ -607,13 +604,23 @@ class SnapshotPage:
 
     # ------------------------------------------------------------------ profile fields
 
+    def _field_label_at_start(self, text: str) -> bool:
+        m = self._label_re.match(text)
+        if m is None:
+            return False
+        label = m.group("cjk") or m.group("latin")
+        return bool(self._label_owner.get(re.sub(r"\s+", " ", label.lower())))
+
     def _profile_field(self, fname: str, multi: bool = False) -> tuple[str, str] | None:
         if not self.profile or fname not in self.profile.fields:
             return None
         rule: FieldRule = self.profile.fields[fname]
-        values = self.selector.css(rule.css).getall() if rule.css else self.selector.xpath(rule.xpath or "").getall()
-        values = [normalize_space(v) for v in values]
+        # a selector may pick text/attributes (::text, @href) or whole elements: read an element's
+        # visible text, never its HTML
+        values = [_node_text(n) for n in _select(self.root, rule.css, rule.xpath)]
         values = [v for v in values if v]
+        if multi:  # body paragraphs: a metadata line picked by a broad selector is still metadata
+            values = [v for v in values if not self._field_label_at_start(v)]
         if not values:
             self._explain[f"_miss_{fname}"] = rule.describe()
             return None
@@ -630,10 +637,13 @@ class SnapshotPage:
 
     @cached_property
     def kind(self) -> str:
-        if not self.lines:
+        if self.root is None or not (self.body_el.text_content() or "").strip():
             return EMPTY  # nothing visible at all (an empty or markup-only body)
-        if self.profile and self.profile.article_url is not None:
-            return ARTICLE if self.profile.article_url.search(self.url) else LISTING
+        # a profile's URL rules decide when they match; a URL matching neither is classified generically
+        if self.profile and self.profile.article_url is not None and self.profile.article_url.search(self.url):
+            return ARTICLE
+        if self.profile and self.profile.listing_url is not None and self.profile.listing_url.search(self.url):
+            return LISTING
         disc, _ = self.snapshot_text
         has_snapshot = bool(disc) or bool(self._pick("captured_at"))
         has_meta = any(self._pick(f) for f in ("published_at", "source"))
@@ -660,6 +670,8 @@ class SnapshotPage:
         prof = self._profile_field(fname)
         if prof is not None:
             return prof[0], None, prof[1]
+        if self.profile and fname in self.profile.fields and not self.profile.fields[fname].fallback:
+            return None, None, f"profile:{self.profile.name}:no match (fallback off)"
         c = self._pick(fname)
         if c is None:
             return None, None, "none"
@@ -693,20 +705,21 @@ class SnapshotPage:
         orig_value, orig_href, how = self.field_value("original_url")
         ex["snapshot.original_url"] = how
         snap.add_value("original_url", orig_href or orig_value)
-        disc, notice = self.snapshot_text
         prof_disc = self._profile_field("disclaimer", multi=False)
         if prof_disc:
             snap.add_value("disclaimer", prof_disc[0])
             ex["snapshot.disclaimer"] = prof_disc[1]
         else:
-            snap.add_value("disclaimer", [t for _, t in disc])
+            disc = self.snapshot_text[0]
+            snap.add_value("disclaimer", _join_sentences([t for _, t in disc]))
             ex["snapshot.disclaimer"] = "disclaimer-sentence" if disc else "none"
         prof_notice = self._profile_field("notice")
         if prof_notice:
             snap.add_value("notice", prof_notice[0])
             ex["snapshot.notice"] = prof_notice[1]
         else:
-            snap.add_value("notice", [t for _, t in notice])
+            notice = self.snapshot_text[1]
+            snap.add_value("notice", _join_sentences([t for _, t in notice]))
             ex["snapshot.notice"] = "notice-sentence" if notice else "none"
         prof_coll = self._profile_field("collector")
         disclaimer_text = snap.get_output_value("disclaimer")
@@ -759,13 +772,16 @@ class SnapshotPage:
         return item
 
     def _link_entry(self, e: dict[str, Any], reference: datetime, ctx: dict[str, Any]) -> dict[str, Any]:
-        ld = LinkEntryLoader(**ctx, reference=reference)
-        ld.add_value("title", e.get("title"))
-        ld.add_value("url", e.get("url"))
-        ld.add_value("snippet", e.get("snippet"))
-        ld.add_value("published_at", e.get("date"))
-        ld.add_value("published_at_raw", e.get("date"))
-        return asdict(ld.load_item())
+        return load_link_entry(
+            {
+                "title": e.get("title"),
+                "url": e.get("url"),
+                "snippet": e.get("snippet"),
+                "published_at": e.get("date"),
+                "published_at_raw": e.get("date"),
+            },
+            {**ctx, "reference": reference},
+        )
 
     def _category_fallback(self) -> tuple[str | None, str]:
         more = self.lists.get("more_in_category")
@@ -815,8 +831,7 @@ class SnapshotPage:
         Covers recognised lists and any other repeated list of dated entries (a listing
         page's index), so the spider can fetch the newest articles first.
         """
-        ctx = {"tz": self.tz, "base_url": self.response.url, "tracking": self.tracking,
-               "strip_index": self.strip_index}
+        ctx = {"tz": self.tz, "base_url": self.response.url, "tracking": self.tracking, "strip_index": self.strip_index}
         reference = self.fetched_at
         out: dict[str, str] = {}
         seen: set[etree._Element] = set()
@@ -1095,3 +1110,33 @@ def _repeated_container(el: etree._Element | None, stop: etree._Element) -> etre
             return node
         node = node.getparent()
     return None
+
+
+def _join_sentences(sentences: list[str]) -> str | None:
+    """Sentences back into the text they came from: no space after CJK punctuation, one after Latin."""
+    out = ""
+    for sentence in sentences:
+        if out and not out.endswith(("。", "！", "？", "；", "，", ",")):
+            out += " "
+        out += sentence
+    return out or None
+
+
+_CSS_TRANSLATOR = HTMLTranslator()
+
+
+@lru_cache(maxsize=1024)
+def _compiled(css: str | None, xpath: str | None) -> etree.XPath:
+    """A profile selector compiled once (parsel's per-call Selector objects cost ~20 µs each)."""
+    return etree.XPath(xpath if xpath is not None else _CSS_TRANSLATOR.css_to_xpath(css or ""))
+
+
+def _select(node: etree._Element | None, css: str | None, xpath: str | None) -> list[Any]:
+    if node is None:
+        return []
+    result = _compiled(css, xpath)(node)
+    return result if isinstance(result, list) else [result]
+
+
+def _node_text(node: Any) -> str:
+    return normalize_space(str(node)) if isinstance(node, str) else element_text(node)

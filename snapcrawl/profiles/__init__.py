@@ -48,7 +48,7 @@ _TOP_KEYS = {
     "urls",
     "crawl",
 }
-_FIELD_KEYS = {"css", "xpath", "regex", "join"}
+_FIELD_KEYS = {"css", "xpath", "regex", "join", "fallback"}
 _LIST_KEYS = {"entries", "title", "url", "snippet", "date"}
 _LINK_KEYS = {"follow", "deny", "article", "listing"}
 _URL_KEYS = {"strip_index_html", "tracking_params"}
@@ -68,6 +68,7 @@ class FieldRule:
     xpath: str | None = None
     regex: re.Pattern[str] | None = None
     join: str = " "
+    fallback: bool = True  # when the selector matches nothing, let the generic rule try
 
     def describe(self) -> str:
         return f"css:{self.css}" if self.css else f"xpath:{self.xpath}"
@@ -135,6 +136,12 @@ def _str_list(path: Path, key: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise _err(path, key, f"must be a list of non-empty strings, got {value!r}")
     return tuple(value)
+
+
+def _bool(path: Path, key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _err(path, key, f"must be true or false, got {value!r}")
+    return value
 
 
 def _regex(path: Path, key: str, value: Any) -> re.Pattern[str]:
@@ -207,6 +214,7 @@ def parse_profile(data: Mapping[str, Any], path: Path) -> Profile:
             xpath=_xpath(path, f"{key}.xpath", rule["xpath"]) if "xpath" in rule else None,
             regex=_regex(path, f"{key}.regex", rule["regex"]) if "regex" in rule else None,
             join=str(rule.get("join", " ")),
+            fallback=_bool(path, f"{key}.fallback", rule.get("fallback", True)),
         )
 
     labels: dict[str, tuple[str, ...]] = {}
