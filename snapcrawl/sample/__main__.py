@@ -35,6 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=port, default=0, help="port to bind; 0 picks a free one (default)")
     serve.add_argument("--edition", type=int, choices=editions, default=1, help="site edition (default: 1)")
     serve.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    demo = sub.add_parser("demo", help="serve the site and crawl it into exports/ (the quick start)")
+    demo.add_argument("--exports", type=Path, default=Path("exports"), help="export folder (default: ./exports)")
+    demo.add_argument("--state", type=Path, default=None,
+                      help="keep the dedup/recrawl state in this SQLite file (default: a throwaway one, so "
+                           "every demo shows a full crawl)")
+    demo.add_argument("scrapy_args", nargs=argparse.REMAINDER, help="extra arguments for scrapy crawl (after --)")
     build = sub.add_parser("build", help="write the site as static files plus _manifest.json")
     build.add_argument("outdir", type=Path, help="directory to write (created if missing)")
     build.add_argument("--edition", type=int, choices=editions, default=1, help="site edition (default: 1)")
@@ -81,10 +87,43 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    """Serve the sample site on a free port and run ``scrapy crawl snapshots`` over it.
+
+    The crawl is a real ``scrapy crawl`` subprocess with the project's settings, exactly what an
+    operator runs against a real site; only the start URL is local.
+    """
+    import os
+    import subprocess
+
+    import tempfile
+
+    extra = [a for a in args.scrapy_args if a != "--"]
+    tmp = tempfile.TemporaryDirectory(prefix="snapcrawl-demo-")
+    state = args.state or Path(tmp.name) / "state.sqlite"
+    with tmp, SampleServer(build_site()) as server:
+        print(f"sample site: {server.url}/ ({len(server.site.article_paths())} articles)", flush=True)
+        cmd = [sys.executable, "-m", "scrapy", "crawl", "snapshots", "-a", f"start_urls={server.url}/",
+               "-s", f"SNAPCRAWL_EXPORT_URI={args.exports}", "-s", f"SNAPCRAWL_STATE_PATH={state}", *extra]
+        print("running: " + " ".join(cmd[1:]), flush=True)
+        env = {**os.environ, "SCRAPY_SETTINGS_MODULE": "snapcrawl.settings"}
+        code = subprocess.call(cmd, env=env)
+    latest = args.exports / "snapshots" / "LATEST"
+    if latest.exists():
+        run_dir = args.exports / "snapshots" / latest.read_text(encoding="utf-8").strip()
+        print(f"\nexports in {run_dir}/")
+        for f in sorted(run_dir.iterdir()):
+            lines = sum(1 for _ in f.open("rb")) if f.suffix == ".jsonl" else None
+            print(f"  {f.name:<16} {f'{lines} records' if lines is not None else ''}")
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "demo":
+        return _demo(args)
     try:
         count = write_tree(build_site(args.edition), args.outdir)
     except OSError as exc:
