@@ -281,13 +281,19 @@ def parse_datetime(
         return datetime(day.year, day.month, day.day, int(m["H"] or 0), int(m["M"] or 0), tzinfo=zone)
     m = _ABS_MD_RE.search(text)
     if m and (m["H"] or "月" in text):
-        # A year-less date is the latest such date not after the reference (plus a day of slack
-        # for clock skew): "12-30" read on Jan 2 is last December's.
-        for year in (ref.year, ref.year - 1):
+        # A year-less date takes the year that puts it nearest the reference, a date after the
+        # reference counting three times its distance: "12-30" read on Jan 2 is last December's,
+        # "1月5日" in a more-list rendered on Jan 3 is this January's.
+        best: tuple[float, datetime] | None = None
+        for year in (ref.year - 1, ref.year, ref.year + 1):
             dt = _build(year, int(m["m"]), int(m["d"]), m.groupdict(), zone)
-            if dt is not None and dt <= ref + timedelta(days=1):
-                return dt
-        return None
+            if dt is None:
+                continue
+            delta = (dt - ref).total_seconds()
+            cost = delta * 3 if delta > 0 else -delta
+            if best is None or cost < best[0]:
+                best = (cost, dt)
+        return best[1] if best else None
     return _dateparser_fallback(text, zone, ref)
 
 

@@ -12,13 +12,14 @@ import pytest
 
 from snapcrawl.evaluate import DEFAULT_DIR, pages_in, score_page
 
-PAGES = pages_in([DEFAULT_DIR])
+HELDOUT = DEFAULT_DIR.parent / "heldout"
+PAGES = pages_in([DEFAULT_DIR, HELDOUT])
 
 
 def test_fixture_suite_is_broad() -> None:
     templates = {p.parent.name for p in PAGES}
-    assert len(templates) >= 7
-    assert sum(1 for p in PAGES if "listing" in p.name) >= 7
+    assert len(templates) >= 14
+    assert sum(1 for p in PAGES if "listing" in p.name) >= 14
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: f"{p.parent.name}/{p.stem}")

@@ -18,6 +18,7 @@ from lxml import etree
 from parsel import Selector
 from parsel.csstranslator import HTMLTranslator
 from scrapy.http import TextResponse
+from scrapy.utils.response import get_base_url
 
 from snapcrawl.items import ArticleItem, LinkItem
 from snapcrawl.loaders import ArticleLoader, SnapshotLoader, load_link_entry
@@ -38,26 +39,35 @@ from snapcrawl.profiles import FieldRule, ListRule, Profile
 
 ARTICLE, LISTING, EMPTY = "article", "listing", "empty"
 
+_EN_DATE = (
+    r"(?:(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}"
+    r"|\d{1,2}\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?,?\s+\d{4})"
+    r"(?:,?\s*(?:at\s+)?\d{1,2}:\d{2}(?::\d{2})?\s*(?:am|pm)?)?(?:\s*(?:UTC|GMT|[+-]\d{2}:?\d{2}))?"
+)
 _DATE_ONLY_RE = re.compile(
     r"^[\[(（【]?\s*(?:(?:19|20)\d{2}\s*[-/.年]\s*)?\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?"
     r"(?:[\sT]*\d{1,2}[:：]\d{2}(?::\d{2})?)?(?:\s*(?:UTC|GMT|Z|[+-]\d{2}:?\d{2}))?\s*[\])）】]?$"
-    r"|^[\[(（]?\s*(?:\d+\s*(?:秒|分钟|小时|天|周|个月|年)前|刚刚|昨天\s*\d{1,2}:\d{2}|前天\s*\d{1,2}:\d{2})\s*[\])）]?$"
-    r"|^(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2},?\s+\d{4}(?:,?\s*\d{1,2}:\d{2}"
-    r"(?::\d{2})?\s*(?:am|pm)?)?(?:\s*(?:UTC|GMT|[+-]\d{2}:?\d{2}))?$"
+    r"|^[\[(（]?\s*(?:\d+\s*(?:秒|分钟|小时|天|周|个月|年)前|刚刚|(?:今天|昨天|前天)\s*\d{1,2}:\d{2})\s*[\])）]?$"
+    r"|^" + _EN_DATE + r"$"
     r"|^\d+\s+(?:minutes?|hours?|days?|weeks?)\s+ago$",
     re.I,
 )
 _TRAILING_DATE_RE = re.compile(
-    r"\s*[\[(（【]?((?:(?:19|20)\d{2}[-/.年])?\d{1,2}[-/.月]\d{1,2}日?(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?)[\])）】]?\s*$"
+    r"\s*[\[(（【]?((?:(?:19|20)\d{2}[-/.年])?\d{1,2}[-/.月]\d{1,2}日?(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?|"
+    + _EN_DATE
+    + r")[\])）】]?\s*$",
+    re.I,
 )
 _ANY_DATE_RE = re.compile(
-    r"(?:19|20)\d{2}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?(?:[\sT]*\d{1,2}[:：]\d{2}(?:[:：]\d{2})?)?"
-    r"|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2},?\s+\d{4}(?:,?\s*\d{1,2}:\d{2}"
-    r"(?::\d{2})?\s*(?:am|pm)?)?",
+    r"(?:19|20)\d{2}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?(?:[\sT]*\d{1,2}[:：]\d{2}(?:[:：]\d{2})?)?|"
+    + _EN_DATE,
     re.I,
 )
 _LEADING_DATE_RE = re.compile(
-    r"^\s*[\[(（【]?((?:(?:19|20)\d{2}\s*[-/.年]\s*)?\d{1,2}\s*[-/.月]\s*\d{1,2}日?(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?)[\])）】]?\s+"
+    r"^\s*[\[(（【]?((?:(?:19|20)\d{2}\s*[-/.年]\s*)?\d{1,2}\s*[-/.月]\s*\d{1,2}日?(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?|"
+    + _EN_DATE
+    + r")[\])）】]?\s+",
+    re.I,
 )
 _CJK_CHAR_RE = re.compile(r"[\u3400-\u9fff]")
 _SENTENCE_SPLIT_RE = re.compile(r"(?<=[。！？!?；;])|(?<=[.])\s+(?=[A-Z])")
@@ -116,6 +126,7 @@ class SnapshotPage:
         self.tracking = tuple(tracking) + (profile.tracking_params if profile else ())
         self.strip_index = bool(profile and profile.strip_index_html)
         self.url = canonical_url(response.url, tracking=self.tracking, strip_index=self.strip_index) or response.url
+        self.base_url = get_base_url(response)  # honours <base href>: relative links resolve against it
         self._explain: dict[str, str] = {}
         labels: dict[str, tuple[str, ...]] = dict(V.FIELD_LABELS)
         if profile:
@@ -180,6 +191,8 @@ class SnapshotPage:
             if len(line.text) > 40 or (line.link_density > 0.9 and not line.heading):
                 continue
             text = line.text.strip()
+            if line.hrefs:  # "更多关于体育的资讯 查看全部 >": the heading without its more-link
+                text = V.HEADING_MORE_SUFFIX_RE.sub("", text) or text
             kind: str | None = None
             cat: str | None = None
             if V.RELATED_HEADING_RE.match(text):
@@ -253,6 +266,8 @@ class SnapshotPage:
                     continue
                 if self._is_section_heading(sib):
                     break
+                if V.MORE_LINK_RE.match(_own_text(sib)):
+                    continue  # a "更多>>" link beside the heading is not the list
                 region.append(sib)
             if any(self._has_text(el) for el in region):
                 return region
@@ -376,6 +391,10 @@ class SnapshotPage:
                 if not fname:
                     continue
                 nxt = lines[i + 1] if i + 1 < len(lines) and (i + 1) not in skip else None
+                # "信息原文地址:" alone in a paragraph shows the field empty; a label in its own cell
+                # (td/th/dt, or a label-classed element) has its value in the next element
+                if nxt is not None and not _value_in_next_element(line):
+                    nxt = None
                 if nxt is not None and not self._label_re.match(nxt.text) and not self._label_only_re.match(nxt.text):
                     href = _first_href(nxt.hrefs) if fname == "original_url" else None
                     out[fname].append(_Candidate(fname, m_only.group("label"), nxt.text, i, href))
@@ -403,7 +422,14 @@ class SnapshotPage:
                 end = matches[k + 1].start() if k + 1 < len(matches) else len(text)
                 value = text[m.end() : end].strip(_VALUE_SEPS + " ")
                 href = _first_href(line.hrefs) if fname == "original_url" else None
-                if not value and href is None and i + 1 < len(lines) and (i + 1) not in skip and k + 1 == len(matches):
+                if (
+                    not value
+                    and href is None
+                    and i + 1 < len(lines)
+                    and (i + 1) not in skip
+                    and k + 1 == len(matches)
+                    and _value_in_next_element(line)
+                ):
                     nxt = lines[i + 1]
                     if not self._label_re.search(nxt.text):
                         value = nxt.text
@@ -695,7 +721,7 @@ class SnapshotPage:
         captured_raw, _, how = self.field_value("captured_at")
         ex["snapshot.captured_at"] = how
         captured = parse_datetime(captured_raw, tz=self.tz, reference=self.fetched_at) if captured_raw else None
-        ctx = {"tz": self.tz, "base_url": self.response.url, "tracking": self.tracking, "strip_index": self.strip_index}
+        ctx = {"tz": self.tz, "base_url": self.base_url, "tracking": self.tracking, "strip_index": self.strip_index}
         reference = captured or self.fetched_at
 
         snap = SnapshotLoader(**ctx, reference=self.fetched_at)  # type: ignore[arg-type]
@@ -831,7 +857,7 @@ class SnapshotPage:
         Covers recognised lists and any other repeated list of dated entries (a listing
         page's index), so the spider can fetch the newest articles first.
         """
-        ctx = {"tz": self.tz, "base_url": self.response.url, "tracking": self.tracking, "strip_index": self.strip_index}
+        ctx = {"tz": self.tz, "base_url": self.base_url, "tracking": self.tracking, "strip_index": self.strip_index}
         reference = self.fetched_at
         out: dict[str, str] = {}
         seen: set[etree._Element] = set()
@@ -1015,13 +1041,12 @@ def _title_el(els: list[etree._Element], date_el: etree._Element | None) -> tupl
 
 
 def _ancestors_within(el: etree._Element, roots: list[etree._Element]) -> list[etree._Element]:
+    """Ancestors of ``el`` strictly inside the entry (the entry's own root elements excluded)."""
     out = []
     node = el.getparent()
     root_set = set(roots)
-    while node is not None:
+    while node is not None and node not in root_set:
         out.append(node)
-        if node in root_set:
-            break
         node = node.getparent()
     return out
 
@@ -1140,3 +1165,24 @@ def _select(node: etree._Element | None, css: str | None, xpath: str | None) -> 
 
 def _node_text(node: Any) -> str:
     return normalize_space(str(node)) if isinstance(node, str) else element_text(node)
+
+
+_LABEL_CELL_TAGS = frozenset(("td", "th", "dt", "label"))
+_LABEL_CLASS_RE = re.compile(r"label|key|name|tit|hd|lbl|field", re.I)
+
+
+def _value_in_next_element(line: Line) -> bool:
+    """Whether a label with nothing after it has its value in the next element (a table cell,
+    a dd, a value span) rather than showing the field empty."""
+    owner = line.owner
+    if owner is None:
+        return False
+    if owner.tag in _LABEL_CELL_TAGS:
+        return True
+    # <div><span class="label">来源</span></div><div>新华网</div>: the label is its own element
+    return bool(_LABEL_CLASS_RE.search(owner.get("class") or "")) or (
+        len(owner) == 1
+        and owner[0].tag in ("span", "b", "strong", "em", "label", "i")
+        and not (owner.text or "").strip()
+        and not (owner[0].tail or "").strip()
+    )

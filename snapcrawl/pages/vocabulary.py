@@ -120,14 +120,15 @@ OTHER_LABELS: tuple[str, ...] = (
 )
 
 RELATED_HEADING_RE = re.compile(
-    r"^(?:相关(?:阅读|资讯|新闻|文章|推荐|报道|链接|内容|快照|信息)?|延伸阅读|推荐阅读|相关推荐阅读|猜你喜欢|"
+    r"^(?:相[关關](?:阅读|閱讀|资讯|資訊|新闻|新聞|文章|推荐|推薦|报道|報道|链接|鏈接|内容|內容|快照|信息)?|"
+    r"延伸阅读|延伸閱讀|推荐阅读|推薦閱讀|相关推荐阅读|猜你喜欢|"
     r"Related(?:\s+(?:articles?|stories|news|reading|links|posts|content|coverage))?|See also|"
     r"You may also like|Further reading)\s*[:：]?$",
     re.I,
 )
 MORE_HEADING_RE = re.compile(
-    r"^(?:更多(?:关于)?(?P<cat1>[^\s:：]{1,20}?)的?(?:资讯|新闻|文章|内容|快照|信息)|"
-    r"同类(?:资讯|新闻|文章|快照|信息)|同栏目(?:资讯|新闻|文章|信息)?|本类(?:资讯|新闻|文章|信息)|"
+    r"^(?:更多(?:关于|關於)?(?P<cat1>[^\s:：]{1,20}?)的?(?:资讯|資訊|新闻|新聞|文章|内容|內容|快照|信息)|"
+    r"同[类類](?:资讯|資訊|新闻|新聞|文章|快照|信息)|同栏目(?:资讯|新闻|文章|信息)?|本[类類](?:资讯|資訊|新闻|新聞|文章|信息)|"
     r"同分类(?:资讯|新闻|文章)|更多(?:资讯|新闻)|"
     r"More\s+(?:in|from|about|on)\s+(?P<cat2>[^:：]{1,40}?)|More\s+(?P<cat3>[^:：]{1,30}?)\s+(?:news|stories|articles))"
     r"\s*[:：]?$",
@@ -139,13 +140,15 @@ NOT_A_CATEGORY = frozenset(
 )
 
 DISCLAIMER_ZH_A = re.compile(r"快照|缓存|镜像")
-DISCLAIMER_ZH_B = re.compile(r"采集|收录|爬虫|抓取|自动|收集|蜘蛛|机器人|程序")
-DISCLAIMER_EN_A = re.compile(r"\b(?:snapshots?|cached|cache|archived|mirror(?:ed)?)\b", re.I)
+DISCLAIMER_ZH_B = re.compile(r"采集|採集|收录|收錄|爬虫|爬蟲|抓取|自动|自動|收集|蜘蛛|机器人|機器人|程序")
+# A (what the page is) and B (how it was made) are disjoint, so a tagline like "news, archived as
+# it happened" alone is not a disclaimer
+DISCLAIMER_EN_A = re.compile(r"\b(?:snapshots?|cached|cache|mirror(?:ed)?)\b", re.I)
 DISCLAIMER_EN_B = re.compile(
     r"\b(?:crawl\w*|collect\w*|captur\w*|archiv\w*|automatic\w*|spider|bot|gathered|indexed|scrap\w*)\b", re.I
 )
 NOTICE_RE = re.compile(
-    r"侵权|删除|(?:非营利|非盈利|公益)性?的?(?:公共)?服务|版权问题|联系(?:我们|本站)|"
+    r"侵权|侵權|删除|刪除|(?:非营利|非營利|非盈利|公益)性?的?(?:公共)?(?:服务|服務)|版权问题|联系(?:我们|本站)|聯繫我們|"
     r"take\s?down|remov(?:e|al)|infring\w*|non-?profit|public service|copyright (?:holder|owner)|contact us",
     re.I,
 )
@@ -156,9 +159,15 @@ FURNITURE_LINE_RE = re.compile(
     re.I,
 )
 MORE_LINK_RE = re.compile(
-    r"^(?:加载更多|查看更多|更多|更多>+|>+|点击查看更多|下一页|上一页|more|load more|see more|view more|next|"
+    r"^(?:加载更多|載入更多|(?:点击|點擊)?查看(?:更多|全部).{0,12}|更多|更多>+|>+|下一页|上一页|more|load more|see more|"
+    r"view all|see all|all|"
+    r"view more|more (?:news|stories)|next|"
     r"\d+(?:\s+\d+)*)\s*(?:>>|»|›|…)?$",
     re.I,
+)
+#: "查看全部 >" / "更多>>" at the end of a list heading's line
+HEADING_MORE_SUFFIX_RE = re.compile(
+    r"\s*(?:查看全部|查看更多|更多|全部|more|view all|see all)\s*(?:>>|»|›|>|\+)?\s*$", re.I
 )
 BREADCRUMB_SEP_RE = re.compile(r"\s*(?:>|&gt;|»|›|→|/|＞|>>)\s*")
 BREADCRUMB_HOME_RE = re.compile(r"^(?:首页|主页|网站首页|当前位置[:：]?.*|您的位置[:：]?.*|Home)$", re.I)
