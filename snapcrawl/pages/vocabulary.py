@@ -159,8 +159,8 @@ FURNITURE_LINE_RE = re.compile(
     re.I,
 )
 MORE_LINK_RE = re.compile(
-    r"^(?:加载更多|載入更多|(?:点击|點擊)?查看(?:更多|全部).{0,12}|更多|更多>+|>+|下一页|上一页|more|load more|see more|"
-    r"view all|see all|all|"
+    r"^(?:加载更多|載入更多|(?:点击|點擊)?查看(?:更多|全部).{0,12}|更多|更多>+|>+|下一页|上一页|"
+    r"more|load more|see more|view all|see all|all|"
     r"view more|more (?:news|stories)|next|"
     r"\d+(?:\s+\d+)*)\s*(?:>>|»|›|…)?$",
     re.I,
