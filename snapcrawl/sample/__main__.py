@@ -95,7 +95,6 @@ def _demo(args: argparse.Namespace) -> int:
     """
     import os
     import subprocess
-
     import tempfile
 
     extra = [a for a in args.scrapy_args if a != "--"]
