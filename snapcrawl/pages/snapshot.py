@@ -37,7 +37,7 @@ from snapcrawl.processors import (
 )
 from snapcrawl.profiles import FieldRule, ListRule, Profile
 
-ARTICLE, LISTING, EMPTY = "article", "listing", "empty"
+ARTICLE, LISTING, EMPTY, UNPARSEABLE = "article", "listing", "empty", "unparseable"
 
 _EN_DATE = (
     r"(?:(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}"
@@ -705,15 +705,24 @@ class SnapshotPage:
         return value, c.href, f"label:{c.label}"
 
     def result(self) -> PageResult:
-        """Classify the page and, for an article, build its records. Never raises on bad HTML."""
+        """Classify the page and, for an article, build its records.
+
+        Never raises: whatever a hostile or broken page does to the parser, the crawl gets an
+        ``unparseable`` result naming the error, which the spider counts and reports. The broad
+        ``except`` is deliberate: one page must not stop a crawl, and nothing is lost silently.
+        """
         try:
             kind = self.kind
-        except (ValueError, TypeError, AttributeError, IndexError, etree.LxmlError) as exc:  # pragma: no cover
-            return PageResult("unparseable", self.url, problems=[f"{type(exc).__name__}: {exc}"])
-        if kind != ARTICLE:
-            return PageResult(kind, self.url)
-        article = self.to_item()
-        return PageResult(ARTICLE, self.url, article, self.link_items(article), self.explain())
+            if kind != ARTICLE:
+                return PageResult(kind, self.url)
+            article = self.to_item()
+            return PageResult(ARTICLE, self.url, article, self.link_items(article), self.explain())
+        except Exception as exc:  # deliberately broad: see docstring
+            where = exc.__traceback__
+            while where is not None and where.tb_next is not None:
+                where = where.tb_next
+            at = f" at {where.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{where.tb_lineno}" if where else ""
+            return PageResult(UNPARSEABLE, self.url, problems=[f"{type(exc).__name__}: {exc}{at}"])
 
     def to_item(self) -> ArticleItem:
         """The article record, loaded through the item loaders (normalisation happens there)."""
