@@ -149,6 +149,11 @@ _EN_DMY_RE = re.compile(
     r"(?P<y>(?:19|20)\d{2})(?:,?\s*(?:at\s+)?" + _TIME[3:] + _AMPM + _TZ_SUFFIX,
     re.I,
 )
+_EN_MD_TIME_RE = re.compile(
+    r"(?P<mon>jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(?P<d>\d{1,2}),?\s+(?:at\s+)?"
+    r"(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?" + _AMPM + _TZ_SUFFIX,
+    re.I,
+)
 _REL_AGO_RE = re.compile(
     r"(?P<n>\d+|半|一|两|二|三|四|五|六|七|八|九|十)\s*(?P<unit>秒|分钟|分|小时|个小时|天|日|周|星期|个月|月|年"
     r"|seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?)\s*(?:前|ago)",
@@ -266,6 +271,9 @@ def parse_datetime(
         if m:
             return _build(int(m["y"]), _MONTHS[m["mon"][:3].lower()], int(m["d"]), m.groupdict(), zone)
     ref = (reference or datetime.now(timezone.utc)).astimezone(zone)
+    m = _EN_MD_TIME_RE.search(text)
+    if m:  # "Nov 16, 22:10 UTC": a year-less English date with a time
+        return _nearest_year(int(m["d"]), m.groupdict(), zone, ref, month=_MONTHS[m["mon"][:3].lower()])
     if _JUST_NOW_RE.search(text):
         return ref.replace(microsecond=0)
     m = _REL_AGO_RE.search(text)
@@ -284,17 +292,23 @@ def parse_datetime(
         # A year-less date takes the year that puts it nearest the reference, a date after the
         # reference counting three times its distance: "12-30" read on Jan 2 is last December's,
         # "1月5日" in a more-list rendered on Jan 3 is this January's.
-        best: tuple[float, datetime] | None = None
-        for year in (ref.year - 1, ref.year, ref.year + 1):
-            dt = _build(year, int(m["m"]), int(m["d"]), m.groupdict(), zone)
-            if dt is None:
-                continue
-            delta = (dt - ref).total_seconds()
-            cost = delta * 3 if delta > 0 else -delta
-            if best is None or cost < best[0]:
-                best = (cost, dt)
-        return best[1] if best else None
+        return _nearest_year(int(m["d"]), m.groupdict(), zone, ref, month=int(m["m"]))
     return _dateparser_fallback(text, zone, ref)
+
+
+def _nearest_year(day: int, g: Mapping[str, Any], zone: ZoneInfo, ref: datetime, *, month: int) -> datetime | None:
+    """The year-less date in the year that puts it nearest ``ref``, a date after ``ref`` counting
+    three times its distance (list dates may be rendered a little after the snapshot)."""
+    best: tuple[float, datetime] | None = None
+    for year in (ref.year - 1, ref.year, ref.year + 1):
+        dt = _build(year, month, day, g, zone)
+        if dt is None:
+            continue
+        delta = (dt - ref).total_seconds()
+        cost = delta * 3 if delta > 0 else -delta
+        if best is None or cost < best[0]:
+            best = (cost, dt)
+    return best[1] if best else None
 
 
 def _dateparser_fallback(text: str, zone: ZoneInfo, ref: datetime) -> datetime | None:

@@ -41,7 +41,8 @@ ARTICLE, LISTING, EMPTY, UNPARSEABLE = "article", "listing", "empty", "unparseab
 
 _EN_DATE = (
     r"(?:(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}"
-    r"|\d{1,2}\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?,?\s+\d{4})"
+    r"|\d{1,2}\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?,?\s+\d{4}"
+    r"|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2},?(?=\s*(?:at\s+)?\d{1,2}:\d{2}))"
     r"(?:,?\s*(?:at\s+)?\d{1,2}:\d{2}(?::\d{2})?\s*(?:am|pm)?)?(?:\s*(?:UTC|GMT|[+-]\d{2}:?\d{2}))?"
 )
 _DATE_ONLY_RE = re.compile(
@@ -206,7 +207,7 @@ class SnapshotPage:
                         cat = None
             if kind is None or kind in found:
                 continue
-            elements = self._region_after(line.owner)
+            elements = self._region_after(_heading_element(line))
             if not elements:
                 continue
             lf = _ListFound(kind, line.index, text, cat, elements=elements)
@@ -264,8 +265,8 @@ class SnapshotPage:
             for sib in node.itersiblings():
                 if not isinstance(sib.tag, str) or sib.tag in ("script", "style"):
                     continue
-                if self._is_section_heading(sib):
-                    break
+                if self._is_section_heading(sib) or (sib.tag == "hr" and region):
+                    break  # the next section, or a rule closing this one
                 if V.MORE_LINK_RE.match(_own_text(sib)):
                     continue  # a "更多>>" link beside the heading is not the list
                 region.append(sib)
@@ -593,7 +594,7 @@ class SnapshotPage:
                 continue
             if ln.link_density > 0.5 and len(ln.text) < 200:
                 continue
-            if V.FURNITURE_LINE_RE.match(ln.text) or _DATE_ONLY_RE.match(ln.text):
+            if V.FURNITURE_LINE_RE.match(ln.text) or _DATE_ONLY_RE.match(ln.text) or _is_caption(ln):
                 continue
             kept.append(ln)
         if not kept:
@@ -986,7 +987,9 @@ _BLOCKISH = frozenset(("p", "div", "li", "td", "dd", "section", "article", "ul",
 
 
 def _classes(el: etree._Element) -> set[str]:
-    return set((el.get("class") or "").lower().split())
+    """Class tokens, also split on - and _ (``card-t`` / ``card-s`` name a title / snippet slot)."""
+    raw = (el.get("class") or "").lower()
+    return set(raw.split()) | set(re.split(r"[\s_-]+", raw)) - {""}
 
 
 def _is_snippet_el(el: etree._Element) -> bool:
@@ -1001,8 +1004,16 @@ def _is_title_el(el: etree._Element) -> bool:
     return bool(cls & _TOKEN_TITLE) or bool(V.TITLE_CLASS_RE.search(" ".join(cls)))
 
 
+_BULLETS = "·•●○◆◇■□▪▫►▶➤*-–—|｜> "
+
+
 def _own_text(el: etree._Element) -> str:
     return normalize_space(el.text_content()) if isinstance(el.tag, str) else ""
+
+
+def _title_text(el: etree._Element) -> str:
+    """A title element's text without list bullets (``·标题``, ``• Title``)."""
+    return _own_text(el).lstrip(_BULLETS).strip()
 
 
 def _date_el(els: list[etree._Element]) -> etree._Element | None:
@@ -1029,7 +1040,7 @@ def _title_el(els: list[etree._Element], date_el: etree._Element | None) -> tupl
             if not isinstance(d.tag, str) or d is date_el:
                 continue
             if _is_title_el(d):
-                t = _own_text(d)
+                t = _title_text(d)
                 if t and not _DATE_ONLY_RE.match(t):
                     return d, False
                 if not t and d.find(".//img") is None:
@@ -1107,10 +1118,27 @@ def _entry(els: list[etree._Element]) -> dict[str, Any] | None:
     """Title (or None), url, snippet and date of one entry."""
     date_el = _date_el(els)
     title_el, _ = _title_el(els, date_el)
-    title = _own_text(title_el) if title_el is not None else None
+    title = (_title_text(title_el) or None) if title_el is not None else None
     date_raw = _own_text(date_el).strip("[]()（）【】 ") if date_el is not None else None
     # snippets stay as shown (a trailing "," of a cut excerpt included); only separators go
     snippet = _text_without(els, {x for x in (title_el, date_el) if x is not None}).strip(_SNIPPET_TRIM) or None
+    if title is None and title_el is None and not _empty_title_slot(els, date_el):
+        # a title shown as plain text on the entry's first line (no link, no markup): "标题<br>摘要"
+        date_text = _own_text(date_el) if date_el is not None else ""
+        lines = [ln.text.replace(date_text, "").strip() if date_text else ln.text for el in els for ln in linearize(el)]
+        lines = [t for t in lines if t and not _DATE_ONLY_RE.match(t) and not V.ENTRY_WIDGET_LINE_RE.match(t)]
+        if (
+            len(lines) >= 2
+            and not _is_snippet_like(lines[0])
+            and len(lines[0]) <= 60
+            and len(re.findall(r"\w", lines[0])) >= 4
+        ):
+            title = lines[0]
+            snippet = _text_without(els, {x for x in (date_el,) if x is not None}).strip(_SNIPPET_TRIM)
+            snippet = snippet[len(title) :].strip(_SNIPPET_TRIM) if snippet.startswith(title) else snippet
+            snippet = snippet or None
+    if snippet:
+        snippet = V.ENTRY_WIDGET_TAIL_RE.sub("", snippet).strip(_SNIPPET_TRIM) or None
     if title is not None and snippet is None and _is_snippet_like(title):
         title, snippet = None, title
     if date_raw is None and snippet:
@@ -1195,3 +1223,51 @@ def _value_in_next_element(line: Line) -> bool:
         and not (owner.text or "").strip()
         and not (owner[0].tail or "").strip()
     )
+
+
+def _heading_element(line: Line) -> etree._Element:
+    """The innermost element whose text is the heading line (``<b>相关阅读</b>`` loose in <body>)."""
+    owner = line.owner
+    if owner is None:
+        return owner
+    best = owner
+    for el in owner.iter():
+        if el is owner or not isinstance(el.tag, str):
+            continue
+        text = normalize_space(el.text_content())
+        if text and (text == line.text or V.HEADING_MORE_SUFFIX_RE.sub("", line.text) == text):
+            best = el
+            break
+    return best
+
+
+def _empty_title_slot(els: list[etree._Element], date_el: etree._Element | None) -> bool:
+    return _title_el(els, date_el)[1]
+
+
+_CAPTION_CUE_RE = re.compile(
+    r"摄[)）]?$|[(（](?:资料图|资料照片|图片来源[^)）]*|[^)）]{0,20}供图)[)）]$|^图为|\((?:AP|AFP|Reuters|Getty)[^)]*\)$"
+    r"|\bPhoto(?:graph)?:|\(Photo[^)]*\)$",
+    re.I,
+)
+
+
+def _is_caption(line: Line) -> bool:
+    """An image caption: inside <figure>/<figcaption>, or a short line in or right after an image block."""
+    owner = line.owner
+    if owner is None:
+        return False
+    for el in (owner, *owner.iterancestors()):
+        if el.tag in ("figcaption", "figure"):
+            return True
+        if el.tag in ("body", "article", "main"):
+            break
+    if len(line.text) > 80:
+        return False
+    prev = owner.getprevious()
+    near_image = owner.find(".//img") is not None or (
+        prev is not None
+        and (prev.tag == "img" or prev.find(".//img") is not None)
+        and not normalize_space(prev.text_content())
+    )
+    return near_image or bool(_CAPTION_CUE_RE.search(line.text) and len(line.text) <= 60)

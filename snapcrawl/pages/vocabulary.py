@@ -154,6 +154,7 @@ NOTICE_RE = re.compile(
 )
 #: Lines of page furniture that may sit inside an article container.
 FURNITURE_LINE_RE = re.compile(
+    r"^(?:广告|廣告|推广|推廣|赞助|Advertisement|Sponsored)(?:[\s·:：|].{0,60})?$|"
     r"^(?:分享到|分享至|打印本页|打印|关闭窗口|关闭|返回顶部|收藏|扫一扫|【?字号|"
     r"Share(?: this)?|Print|Back to top|Tweet|Email)\b.{0,40}$",
     re.I,
@@ -164,6 +165,12 @@ MORE_LINK_RE = re.compile(
     r"view more|more (?:news|stories)|next|"
     r"\d+(?:\s+\d+)*)\s*(?:>>|»|›|…)?$",
     re.I,
+)
+#: a counter or button alone on a line of an entry card
+ENTRY_WIDGET_LINE_RE = re.compile(r"^(?:评论|評論|点赞|點讚|分享|收藏|阅读|閱讀|comments?|shares?|likes?)(?:\s*[(（]?\d+[)）]?)?$", re.I)
+#: counters and buttons that cards append to an entry ("评论", "点赞 12", "Comments")
+ENTRY_WIDGET_TAIL_RE = re.compile(
+    r"(?:\s+(?:评论|評論|点赞|點讚|分享|收藏|阅读|閱讀|comments?|shares?|likes?)(?:\s*[(（]?\d+[)）]?)?)+$", re.I
 )
 #: "查看全部 >" / "更多>>" at the end of a list heading's line
 HEADING_MORE_SUFFIX_RE = re.compile(
