@@ -1246,8 +1246,8 @@ def _empty_title_slot(els: list[etree._Element], date_el: etree._Element | None)
 
 
 _CAPTION_CUE_RE = re.compile(
-    r"摄[)）]?$|[(（](?:资料图|资料照片|图片来源[^)）]*|[^)）]{0,20}供图)[)）]$|^图为|\((?:AP|AFP|Reuters|Getty)[^)]*\)$"
-    r"|\bPhoto(?:graph)?:|\(Photo[^)]*\)$",
+    r"摄[)）]?$|[(（](?:资料图|资料照片|图片来源[^)）]*|[^)）]{0,20}供图)[)）]$|^图为"
+    r"|\((?:AP|AFP|Reuters|Getty)[^)]*\)$|\bPhoto(?:graph)?:|\(Photo[^)]*\)$",
     re.I,
 )
 

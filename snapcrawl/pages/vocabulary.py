@@ -167,7 +167,9 @@ MORE_LINK_RE = re.compile(
     re.I,
 )
 #: a counter or button alone on a line of an entry card
-ENTRY_WIDGET_LINE_RE = re.compile(r"^(?:评论|評論|点赞|點讚|分享|收藏|阅读|閱讀|comments?|shares?|likes?)(?:\s*[(（]?\d+[)）]?)?$", re.I)
+ENTRY_WIDGET_LINE_RE = re.compile(
+    r"^(?:评论|評論|点赞|點讚|分享|收藏|阅读|閱讀|comments?|shares?|likes?)(?:\s*[(（]?\d+[)）]?)?$", re.I
+)
 #: counters and buttons that cards append to an entry ("评论", "点赞 12", "Comments")
 ENTRY_WIDGET_TAIL_RE = re.compile(
     r"(?:\s+(?:评论|評論|点赞|點讚|分享|收藏|阅读|閱讀|comments?|shares?|likes?)(?:\s*[(（]?\d+[)）]?)?)+$", re.I
