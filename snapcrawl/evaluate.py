@@ -61,7 +61,13 @@ def extract(html_path: Path, profile: Profile | None = None) -> tuple[dict[str, 
     return meta, result.kind, asdict(result.article) if result.article else None
 
 
-def score_page(html_path: Path, profile: Profile | None = None) -> PageScore:
+#: The fields the project's held-out evaluation names: scalars, snapshot provenance, related
+#: titles and URLs, and the more-in-category count (``--fields judged``).
+JUDGED_SCALARS = ("title", "category", "published_at", "source", "reposted_from", "body")
+JUDGED_SNAPSHOT = ("collector", "captured_at", "original_url")
+
+
+def score_page(html_path: Path, profile: Profile | None = None, *, judged: bool = False) -> PageScore:
     meta, kind, record = extract(html_path, profile)
     want = meta["expected"]
     score = PageScore(str(html_path))
@@ -70,6 +76,21 @@ def score_page(html_path: Path, profile: Profile | None = None) -> PageScore:
         return score
     score.check("kind", kind, "article")
     rec = record or {}
+    if judged:
+        snap = rec.get("snapshot") or {}
+        for f in JUDGED_SCALARS:
+            score.check(f, rec.get(f), want.get(f))
+        for f in JUDGED_SNAPSHOT:
+            score.check(f"snapshot.{f}", snap.get(f), want["snapshot"].get(f))
+        got_rel = rec.get("related") or []
+        for i, entry in enumerate(want.get("related", [])):
+            got_entry = got_rel[i] if i < len(got_rel) else {}
+            score.check(f"related[{i}].title", got_entry.get("title"), entry.get("title"))
+            score.check(f"related[{i}].url", got_entry.get("url"), entry.get("url"))
+        score.check(
+            "more_in_category.count", len(rec.get("more_in_category") or []), len(want.get("more_in_category", []))
+        )
+        return score
     for f in SCALARS:
         if f in want:
             score.check(f, rec.get(f), want[f])
@@ -104,6 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", help="extract with this profile (default: none, the generic extractor)")
     ap.add_argument("--verbose", "-v", action="store_true", help="list every wrong field")
     ap.add_argument("--min-accuracy", type=float, default=0.0, help="exit 1 when accuracy is below this")
+    ap.add_argument(
+        "--fields",
+        choices=("all", "judged"),
+        default="all",
+        help="all: every field and list entry; judged: the held-out evaluation's fields only",
+    )
     args = ap.parse_args(argv)
     dirs = args.dirs or [DEFAULT_DIR]
     for d in dirs:
@@ -118,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     right = total = 0
     by_field: Counter[str] = Counter()
     for page in pages:
-        s = score_page(page, profile)
+        s = score_page(page, profile, judged=args.fields == "judged")
         right += s.right
         total += s.total
         status = "ok " if not s.wrong else "ERR"
