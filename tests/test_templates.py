@@ -14,14 +14,15 @@ from snapcrawl.evaluate import DEFAULT_DIR, pages_in, score_page
 
 HELDOUT = DEFAULT_DIR.parent / "heldout"
 BLIND = DEFAULT_DIR.parent / "blind"
-PAGES = pages_in([DEFAULT_DIR, HELDOUT])
+BLIND2 = DEFAULT_DIR.parent / "blind2"
+PAGES = pages_in([DEFAULT_DIR, HELDOUT, BLIND2])
 BLIND_PAGES = pages_in([BLIND])
 
 
 def test_fixture_suite_is_broad() -> None:
     templates = {p.parent.name for p in PAGES}
-    assert len(templates) >= 14
-    assert sum(1 for p in PAGES if "listing" in p.name) >= 14
+    assert len(templates) >= 20
+    assert sum(1 for p in PAGES if "listing" in p.name) >= 20
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: f"{p.parent.name}/{p.stem}")

@@ -682,8 +682,9 @@ class SnapshotPage:
         # listing pages often label every entry ("来源:… 2024-…"): many distinct values = a list
         distinct_sources = {c.value for c in self.candidates.get("source", [])}
         distinct_dates = {c.value for c in self.candidates.get("published_at", [])}
-        if not has_snapshot and (len(distinct_sources) >= 3 or len(distinct_dates) >= 3):
-            return LISTING
+        has_capture_label = bool(self._pick("captured_at"))
+        if not has_capture_label and (len(distinct_sources) >= 3 or len(distinct_dates) >= 3):
+            return LISTING  # even if a site-wide footer speaks of snapshots
         if has_snapshot:
             return ARTICLE
         if has_meta and body_len >= 40:
@@ -1016,6 +1017,16 @@ def _title_text(el: etree._Element) -> str:
     return _own_text(el).lstrip(_BULLETS).strip()
 
 
+def _rank_els(els: list[etree._Element]) -> set[etree._Element]:
+    """Rank badges of numbered lists (``<span class="num">3</span>``): not title, not snippet."""
+    out = set()
+    for el in els:
+        for d in el.iter():
+            if isinstance(d.tag, str) and len(d) == 0 and re.fullmatch(r"\d{1,3}[.、]?", _own_text(d)):
+                out.add(d)
+    return out
+
+
 def _date_el(els: list[etree._Element]) -> etree._Element | None:
     """The last element of the entry whose whole text is a date."""
     found = None
@@ -1121,7 +1132,8 @@ def _entry(els: list[etree._Element]) -> dict[str, Any] | None:
     title = (_title_text(title_el) or None) if title_el is not None else None
     date_raw = _own_text(date_el).strip("[]()（）【】 ") if date_el is not None else None
     # snippets stay as shown (a trailing "," of a cut excerpt included); only separators go
-    snippet = _text_without(els, {x for x in (title_el, date_el) if x is not None}).strip(_SNIPPET_TRIM) or None
+    ranks = _rank_els(els)
+    snippet = _text_without(els, {x for x in (title_el, date_el) if x is not None} | ranks).strip(_SNIPPET_TRIM) or None
     if title is None and title_el is None and not _empty_title_slot(els, date_el):
         # a title shown as plain text on the entry's first line (no link, no markup): "标题<br>摘要"
         date_text = _own_text(date_el) if date_el is not None else ""

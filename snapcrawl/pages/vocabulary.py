@@ -172,7 +172,9 @@ ENTRY_WIDGET_LINE_RE = re.compile(
 )
 #: counters and buttons that cards append to an entry ("评论", "点赞 12", "Comments")
 ENTRY_WIDGET_TAIL_RE = re.compile(
-    r"(?:\s+(?:评论|評論|点赞|點讚|分享|收藏|阅读|閱讀|comments?|shares?|likes?)(?:\s*[(（]?\d+[)）]?)?)+$", re.I
+    r"(?:\s+(?:(?:评论|評論|点赞|點讚|分享|收藏|阅读|閱讀|comments?|shares?|likes?)(?:\s*[(（]?\d+[)）]?)?"
+    r"|(?:详情|詳情|详细|全文|阅读全文|閱讀全文|查看全文|read more|more)\s*(?:>>|»|›|>)?))+$",
+    re.I,
 )
 #: "查看全部 >" / "更多>>" at the end of a list heading's line
 HEADING_MORE_SUFFIX_RE = re.compile(
