@@ -47,8 +47,18 @@ class SnapcrawlAddon:
         _check_setting(settings, "SNAPCRAWL_EXPORT_GZIP", bool)
         _check_setting(settings, "SNAPCRAWL_PROGRESS_INTERVAL", float, lo=0)
         _check_setting(settings, "SNAPCRAWL_NEAR_DUP_THRESHOLD", float, lo=0.05, hi=1.0)
+        _check_setting(settings, "SNAPCRAWL_RETRY_AFTER_MAX", float, lo=0)
+        _check_setting(settings, "SNAPCRAWL_RENDER_WAIT", float, lo=0)
+        _check_setting(settings, "SNAPCRAWL_RENDER_TIMEOUT", float, lo=1)
+        _check_setting(settings, "SNAPCRAWL_MONITORS_ENABLED", bool)
+        _check_setting(settings, "SNAPCRAWL_MONITOR_MIN_ARTICLES", int, lo=0)
+        _check_setting(settings, "SNAPCRAWL_MONITOR_FILL_MIN_ARTICLES", int, lo=1)
+        for rate in ("MAX_ERROR_RATE", "MAX_REJECTED_RATE", "MAX_FILL_DROP"):
+            _check_setting(settings, f"SNAPCRAWL_MONITOR_{rate}", float, lo=0, hi=1)
         self._feeds(settings)
         self._user_agent(settings)
+        self._profile_slots(settings)
+        self._render(settings)
 
     def _feeds(self, settings: BaseSettings) -> None:
         if not settings.getbool("SNAPCRAWL_EXPORT_ENABLED", True):
@@ -71,6 +81,29 @@ class SnapcrawlAddon:
                 opts["postprocessing"] = ["scrapy.extensions.postprocessing.GzipPlugin"]
             feeds[f"{base}/%(name)s/%(run_dir)s/{name}{ext}"] = opts
         settings.set("FEEDS", feeds, priority="addon")
+
+    def _profile_slots(self, settings: BaseSettings) -> None:
+        """DOWNLOAD_SLOTS for the profiles' ``[crawl]`` delay/concurrency (operator entries win)."""
+        from snapcrawl.middlewares.politeness import profile_download_slots
+        from snapcrawl.profiles import ProfileRegistry
+
+        slots = profile_download_slots(ProfileRegistry.from_dirs(settings.getlist("SNAPCRAWL_PROFILES_DIRS")))
+        if slots:
+            merged = {**slots, **settings.getdict("DOWNLOAD_SLOTS")}
+            settings.set("DOWNLOAD_SLOTS", merged, priority=max(settings.getpriority("DOWNLOAD_SLOTS") or 0, 15))
+
+    def _render(self, settings: BaseSettings) -> None:
+        """scrapy-playwright for pages that ask for rendering; its driver and browser start on first use."""
+        if not settings.getbool("SNAPCRAWL_RENDER_ENABLED", True):
+            return
+        from snapcrawl.render import playwright_settings
+
+        for name, value in playwright_settings(settings).items():
+            if name == "DOWNLOAD_HANDLERS":  # keep the operator's handlers for other schemes
+                value = {**value, **settings.getdict("DOWNLOAD_HANDLERS")}
+                settings.set(name, value, priority=max(settings.getpriority(name) or 0, 15))
+            elif (settings.getpriority(name) or 0) < 20:
+                settings.set(name, value, priority="addon")
 
     def _user_agent(self, settings: BaseSettings) -> None:
         if (settings.getpriority("USER_AGENT") or 0) >= 20:

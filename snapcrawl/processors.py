@@ -358,7 +358,10 @@ _INDEX_RE = re.compile(r"/(?:index|default)\.(?:s?html?|php|aspx?|jsp)$", re.I)
 
 def strip_tracking_params(url: str, patterns: Iterable[str] = DEFAULT_TRACKING_PARAMS) -> str:
     """Remove query parameters whose name matches any fnmatch pattern (case-insensitive)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. a malformed [IPv6] host: leave the string as it is
+        return url
     if not parts.query:
         return url
     pats = [p.lower() for p in patterns]
@@ -389,11 +392,11 @@ def canonical_url(
     url = url.strip()
     if not url or url.startswith("#"):
         return None
-    if base:
-        url = urljoin(base, url)
     try:
+        if base:
+            url = urljoin(base, url)
         parts = urlsplit(url)
-    except ValueError:
+    except ValueError:  # a malformed [IPv6] host or port in the link or the base
         return None
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS or not parts.hostname:
@@ -409,7 +412,10 @@ def canonical_url(
     path = parts.path or "/"
     if strip_index:
         path = _INDEX_RE.sub("/", path)
-    return _canonical_tail(urlunsplit((scheme, netloc, path, parts.query, "")), tuple(tracking))
+    try:
+        return _canonical_tail(urlunsplit((scheme, netloc, path, parts.query, "")), tuple(tracking))
+    except ValueError:  # w3lib refuses what urlsplit let through (odd hosts): not a usable URL
+        return None
 
 
 @lru_cache(maxsize=16384)
@@ -523,7 +529,7 @@ def normalize_encoding(name: str | None) -> str | None:
 
     try:
         return codecs.lookup(key).name
-    except LookupError:
+    except (LookupError, ValueError):  # unknown name, or one with a NUL in it
         return None
 
 

@@ -68,9 +68,13 @@ def get_run(crawler: Crawler, spider_name: str | None = None) -> RunInfo:
         run_id = id_file.read_text(encoding="utf-8").strip() or None
     if run_id is None:
         run_id = _new_run_id()
-    if id_file is not None:
+    if id_file is not None and not (id_file.exists() and id_file.read_text(encoding="utf-8").strip() == run_id):
+        # temp file + rename: a kill mid-write must not leave an empty id (the resumed run
+        # would start a new partial folder and lose the records of the old one)
         id_file.parent.mkdir(parents=True, exist_ok=True)
-        id_file.write_text(run_id, encoding="utf-8")
+        tmp = id_file.with_name(id_file.name + ".tmp")
+        tmp.write_text(run_id, encoding="utf-8")
+        os.replace(tmp, id_file)
     uri = str(settings.get("SNAPCRAWL_EXPORT_URI") or "exports").rstrip("/")
     if uri.startswith("file://"):
         uri = uri[len("file://") :]

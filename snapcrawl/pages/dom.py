@@ -187,9 +187,16 @@ class _Builder:
 _WS_RE = re.compile(r"[\s\u00a0\u3000]+")
 
 
+#: Containers that hold the whole page or the whole article: their classes describe the page
+#: ("has-sidebar", "header-fixed"), never mark them as furniture.
+_NEVER_FURNITURE = frozenset(("html", "body", "main", "article"))
+
+
 def _is_furniture(el: etree._Element) -> bool:
     if el.tag in _FURNITURE_TAGS:
         return True
+    if el.tag in _NEVER_FURNITURE:
+        return False
     attrs = el.attrib
     cls = attrs.get("class") or ""
     ident = attrs.get("id") or ""

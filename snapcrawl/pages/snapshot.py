@@ -127,7 +127,10 @@ class SnapshotPage:
         self.tracking = tuple(tracking) + (profile.tracking_params if profile else ())
         self.strip_index = bool(profile and profile.strip_index_html)
         self.url = canonical_url(response.url, tracking=self.tracking, strip_index=self.strip_index) or response.url
-        self.base_url = get_base_url(response)  # honours <base href>: relative links resolve against it
+        try:
+            self.base_url = get_base_url(response)  # honours <base href>: relative links resolve against it
+        except ValueError:  # a <base href> that is not a URL: fall back to the page's own
+            self.base_url = response.url
         self._explain: dict[str, str] = {}
         labels: dict[str, tuple[str, ...]] = dict(V.FIELD_LABELS)
         if profile:
@@ -142,7 +145,10 @@ class SnapshotPage:
 
     @cached_property
     def selector(self) -> Selector:
-        return self.response.selector
+        try:
+            return self.response.selector
+        except ValueError:  # Scrapy's selector resolves <base href>; a malformed one must not lose the page
+            return Selector(text=self.response.text, type="html")
 
     @cached_property
     def root(self) -> etree._Element:
@@ -568,6 +574,8 @@ class SnapshotPage:
         rule = self._profile_field("body", multi=True)
         if rule is not None:
             return rule[0].split("\n\n"), rule[1]
+        if self.profile and "body" in self.profile.fields and not self.profile.fields["body"].fallback:
+            return [], f"profile:{self.profile.name}:no match (fallback off)"
         lines = self.lines
         skip = set(self.list_line_ids)
         for cands in self.candidates.values():
@@ -622,9 +630,16 @@ class SnapshotPage:
         if not text:
             return [], "none"
         drop = {t for _, t in self.snapshot_text[0]} | {t for _, t in self.snapshot_text[1]}
+        # text of the page's link lists, furniture and headings is never body, whatever trafilatura
+        # thinks: on a page whose body is missing (built by JavaScript) it would return a list
+        not_body = {
+            ln.text for ln in self.lines if ln.index in self.list_line_ids or ln.furniture or ln.link_density > 0.5
+        }
         paras = []
         for p in (normalize_space(x) for x in text.split("\n")):
             if not p or p in drop or self._label_re.match(p) or p == self.title_info[0]:
+                continue
+            if p in not_body or any(p in t or t in p for t in not_body if len(t) > 20):
                 continue
             paras.append(p)
         return paras, "trafilatura"

@@ -1,4 +1,10 @@
-"""Validate every record against the contract's JSON Schema; never drop an invalid one silently."""
+"""Validate every record against the contract's JSON Schema; never drop an invalid one silently.
+
+jsonschema directly rather than spidermon's validation pipeline: spidermon either drops an
+invalid item or adds a ``_validation`` field to it inside the export, and runs its own
+validator draft; the contract wants the record kept, out of the clean files, in
+``rejected.jsonl`` with its errors and page URL, validated with the schemas' own draft (2020-12).
+"""
 
 from __future__ import annotations
 
@@ -10,19 +16,27 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.statscollectors import StatsCollector
 
-from snapcrawl.items import RejectedItem
+from snapcrawl.items import ArticleItem, LinkItem, RejectedItem
 from snapcrawl.schemas import SCHEMA_FILES, validator
 
 logger = logging.getLogger(__name__)
 
+#: the item class each record type's feed takes (FEEDS ``item_classes``); another class would be exported nowhere
+FEED_CLASSES: dict[str, type] = {"article": ArticleItem, "link": LinkItem}
+MAX_ERRORS_KEPT = 20  # validation errors kept per rejected record
+WARN_FIRST = 10  # rejected records logged at WARNING; the rest at DEBUG (all are counted and exported)
+
 
 class ValidationPipeline:
-    """Checks each article/link record; an invalid one is replaced by a :class:`RejectedItem`
-    (exported to ``rejected.jsonl`` with its errors and page URL) and counted."""
+    """Checks each record; an invalid one is replaced by a :class:`RejectedItem` (exported to
+    ``rejected.jsonl`` with its errors and page URL) and counted. Links of a rejected article
+    are rejected with it, so every exported link's ``from_url`` is an exported article."""
 
     def __init__(self, stats: StatsCollector) -> None:
         self.stats = stats
         self.validators: dict[str, Any] = {}
+        self.rejected_pages: set[str] = set()
+        self.warned = 0
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ValidationPipeline:
@@ -33,21 +47,57 @@ class ValidationPipeline:
 
     def open_spider(self, spider: Any = None) -> None:
         self.validators = {t: validator(t) for t in SCHEMA_FILES}
+        self.rejected_pages = set()
+        self.warned = 0
+
+    def close_spider(self, spider: Any = None) -> None:
+        if self.warned > WARN_FIRST:
+            logger.warning("%d invalid records in all; only the first %d were logged", self.warned, WARN_FIRST)
+        self.rejected_pages.clear()
 
     def process_item(self, item: Any, spider: Any = None) -> Any:
+        if isinstance(item, RejectedItem):
+            return item
         adapter = ItemAdapter(item)
         record_type = adapter.get("type")
-        check = self.validators.get(record_type or "")
-        if check is None:
-            return item
         data = adapter.asdict()
+        page_url = data.get("from_url") if record_type == "link" else data.get("url")
+        check = self.validators.get(record_type or "")
+        feed_class = FEED_CLASSES.get(record_type or "")
+        if check is None or feed_class is None:
+            known = ", ".join(SCHEMA_FILES)
+            return self.reject(record_type, page_url, [f"type: {record_type!r} is not a record type ({known})"], data)
         errors = sorted(check.iter_errors(data), key=lambda e: list(e.absolute_path))
-        if not errors:
-            self.stats.inc_value(f"snapcrawl/exported/{record_type}")
-            return item
-        messages = [f"{'/'.join(map(str, e.absolute_path)) or '(record)'}: {e.message}" for e in errors[:20]]
-        page_url = data.get("url") if record_type == "article" else data.get("from_url")
+        messages = [f"{'/'.join(map(str, e.absolute_path)) or '(record)'}: {e.message}" for e in errors]
+        if not messages and not isinstance(item, feed_class):
+            messages = [f"(record): a {type(item).__name__}, not {feed_class.__name__}: no feed takes it"]
+        if not messages and record_type == "link" and page_url in self.rejected_pages:
+            return self.reject(record_type, page_url, [f"from_url: its article {page_url} was rejected"], data, True)
+        if messages:
+            if record_type == "article" and page_url:
+                self.rejected_pages.add(page_url)
+            return self.reject(record_type, page_url, messages, data)
+        self.stats.inc_value(f"snapcrawl/exported/{record_type}")
+        return item
+
+    def reject(
+        self,
+        record_type: str | None,
+        page_url: str | None,
+        messages: list[str],
+        data: dict[str, Any],
+        follows_article: bool = False,
+    ) -> Any:
+        """The RejectedItem for an invalid record, counted; logged at WARNING for the first few
+        invalid records (not for links that only follow their rejected article), then at DEBUG."""
         self.stats.inc_value("snapcrawl/rejected")
         self.stats.inc_value(f"snapcrawl/rejected/{record_type}")
-        logger.warning("invalid %s record from %s rejected: %s", record_type, page_url, "; ".join(messages[:3]))
-        return RejectedItem(record_type=record_type, page_url=page_url, errors=messages, record=data)
+        level = logging.DEBUG
+        if not follows_article:
+            self.warned += 1
+            level = logging.WARNING if self.warned <= WARN_FIRST else logging.DEBUG
+        logger.log(level, "invalid %s record from %s rejected: %s", record_type, page_url, "; ".join(messages[:3]))
+        kept = messages[:MAX_ERRORS_KEPT]
+        if len(messages) > MAX_ERRORS_KEPT:
+            kept.append(f"... and {len(messages) - MAX_ERRORS_KEPT} more")
+        return RejectedItem(record_type=record_type, page_url=page_url, errors=kept, record=data)

@@ -14,6 +14,8 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -280,9 +282,9 @@ def parse_profile(data: Mapping[str, Any], path: Path) -> Profile:
     )
 
 
-def load_profile(path: Path | str) -> Profile:
-    """Read and validate one TOML profile file."""
-    path = Path(path)
+def load_profile(path: Path | str | Traversable) -> Profile:
+    """Read and validate one TOML profile file (a path, or a package resource)."""
+    path = Path(path) if isinstance(path, str) else path
     try:
         with path.open("rb") as fh:
             data = tomllib.load(fh)
@@ -290,7 +292,7 @@ def load_profile(path: Path | str) -> Profile:
         raise ProfileError(f"{path}: cannot read profile: {exc.strerror or exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{path}: not valid TOML: {exc}") from exc
-    return parse_profile(data, path)
+    return parse_profile(data, path if isinstance(path, Path) else Path(str(path)))
 
 
 class ProfileRegistry:
@@ -306,7 +308,11 @@ class ProfileRegistry:
 
     @classmethod
     def from_dirs(cls, dirs: Iterable[Path | str] = ()) -> ProfileRegistry:
-        paths: list[Path] = sorted(BUILTIN_DIR.glob("*.toml"))
+        # importlib.resources, not a path: inside a zipped egg (scrapyd) there is no directory to glob
+        builtin = files(__package__)
+        paths: list[Path | Traversable] = sorted(
+            (p for p in builtin.iterdir() if p.name.endswith(".toml")), key=lambda p: p.name
+        )
         for d in dirs:
             d = Path(d)
             if not d.is_dir():

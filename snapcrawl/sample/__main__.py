@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=port, default=0, help="port to bind; 0 picks a free one (default)")
     serve.add_argument("--edition", type=int, choices=editions, default=1, help="site edition (default: 1)")
     serve.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    serve.add_argument("--faults", metavar="SPEC", default=None,
+                       help="inject faults, e.g. 'mixed' or 'fraction=0.2,seed=1,attempts=2,trap' "
+                            "(see docs/faults.md); the plan is printed to stderr")
     demo = sub.add_parser("demo", help="serve the site and crawl it into exports/ (the quick start)")
     demo.add_argument("--exports", type=Path, default=Path("exports"), help="export folder (default: ./exports)")
     demo.add_argument("--state", type=Path, default=None,
@@ -75,8 +78,20 @@ def _serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    server: SampleServer
     try:
-        server = SampleServer(build_site(args.edition), host=args.host, port=args.port, verbose=args.verbose)
+        if args.faults:
+            from snapcrawl.sample.faults import FaultPlan, FaultyServer, describe
+
+            site = build_site(args.edition)
+            plan = FaultPlan.from_spec(args.faults, site)
+            print(describe(plan), file=sys.stderr, flush=True)
+            server = FaultyServer(site, plan, host=args.host, port=args.port, verbose=args.verbose)
+        else:
+            server = SampleServer(build_site(args.edition), host=args.host, port=args.port, verbose=args.verbose)
+    except ValueError as exc:
+        print(f"error: --faults: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1

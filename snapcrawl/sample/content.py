@@ -726,3 +726,32 @@ def _edition2_change(article: Article) -> Article:
     last = max(i for i, b in enumerate(blocks) if b.kind == "p")
     blocks[last] = Block("p", blocks[last].text + "截至发稿时,首批项目已全部完成验收并投入试运行。")
     return replace(article, blocks=tuple(blocks))
+
+
+# --------------------------------------------------------------------------------------------
+# The 专题 section (site variant "js"): pages whose body a script inserts from inline JSON, as
+# some aggregators build their pages.  Generated from its own seed so the main corpus above is
+# byte-for-byte unchanged whether or not the variant is used.
+# --------------------------------------------------------------------------------------------
+
+JS_CATEGORY = Category("js", "专题", "专题报道:正文由页面脚本加载的资讯快照",
+                       "utf-8", "h3", "space", link_category=False, indent=False, empty_original="plain")
+JS_SEED = 20250301
+JS_SPECS: tuple[vocab.Spec, ...] = (
+    vocab.Spec("专题|数字政务服务“一网通办”覆盖率持续提升", "上海", "上海市大数据中心", "数字政务"),
+    vocab.Spec("专题|智慧农业示范基地引入无人农机作业", "黑龙江", "北大荒农垦集团", "智慧农业"),
+    vocab.Spec("专题|城市更新中的老旧小区加装电梯提速", "杭州", "杭州市住房保障和房产管理局", "老旧小区改造"),
+    vocab.Spec("专题|新能源汽车下乡活动带动县域消费", "合肥", "安徽省商务厅", "新能源汽车消费"),
+)
+
+
+def build_js_articles(corpus: Corpus) -> tuple[Article, ...]:
+    """The 专题 articles (wording from the 科技 pools; own ids, URLs and category; no 本文转自 line)."""
+    rng = random.Random(JS_SEED)
+    out: list[Article] = []
+    for n, spec in enumerate(JS_SPECS):
+        d = _draft(rng, "keji", f"js/{n}", spec, _random_time(rng))
+        # the link lists draw on the 科技 pools and stories, like a 科技 page's would
+        d = replace(d, related=_related(rng, d, list(corpus.articles)), more=_more(rng, d, list(corpus.articles)))
+        out.append(replace(d, cat="js", path=article_path("js", d.published, d.id), reposted_from=None))
+    return tuple(out)

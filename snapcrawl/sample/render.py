@@ -17,6 +17,7 @@ Text goes through :func:`html.escape`; non-ASCII that GBK lacks is written as en
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from html import escape
 
@@ -108,6 +109,32 @@ def _body(article: Article, cat: Category) -> list[str]:
     return lines
 
 
+def _script_body(article: Article, cat: Category) -> list[str]:
+    """An empty body container filled by a script from inline JSON (the 专题 section).
+
+    Without JavaScript the page shows title, info line and disclaimer but no article text.
+    """
+    data = json.dumps(
+        {"blocks": [{"kind": b.kind, "text": b.text} for b in article.blocks]}, ensure_ascii=False
+    ).replace("</", "<\\/")
+    heading = "h3" if cat.heading_tag == "h3" else "strong"  # <strong> goes inside a <p>, as in _body
+    return [
+        '<div class="content" id="article-body"></div>',
+        "<script>",
+        f"var ARTICLE = {data};",
+        "(function () {",
+        '  var box = document.getElementById("article-body");',
+        "  ARTICLE.blocks.forEach(function (b) {",
+        f'    var el = document.createElement(b.kind === "h" ? "{heading}" : "p");',
+        "    el.textContent = b.text;",
+        '    if (el.tagName === "STRONG") { var p = document.createElement("p"); p.appendChild(el); el = p; }',
+        "    box.appendChild(el);",
+        "  });",
+        "})();",
+        "</script>",
+    ]
+
+
 def _disclaimer(article: Article, cat: Category) -> list[str]:
     if article.original_url:
         url = _a(article.original_url)
@@ -129,8 +156,10 @@ def _link_list(css: str, heading: str, links: Iterable[Link]) -> list[str]:
     return [f'<div class="{css}">', f"<h3>{_t(heading)}</h3>", "<ul>", *items, "</ul>", "</div>"]
 
 
-def article_html(article: Article, cat: Category, categories: Sequence[Category]) -> str:
-    """A snapshot article page as the aggregator serves it."""
+def article_html(
+    article: Article, cat: Category, categories: Sequence[Category], body_script: bool = False
+) -> str:
+    """A snapshot article page as the aggregator serves it (``body_script``: body inserted by JavaScript)."""
     charset = cat.encoding if article.declare_charset else None
     lines = _head(f"{article.title} - {SITE_NAME}", charset)
     lines += _nav(categories)
@@ -138,7 +167,7 @@ def article_html(article: Article, cat: Category, categories: Sequence[Category]
         '<div class="main">',
         f'<h1 class="title">{_t(article.title)}</h1>',
         _info_line(article, cat),
-        *_body(article, cat),
+        *(_script_body(article, cat) if body_script else _body(article, cat)),
         *_disclaimer(article, cat),
         *_link_list("related", "相关资讯", article.related),
         *_link_list("more", f"更多关于{cat.label}的资讯:", article.more),

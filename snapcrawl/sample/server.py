@@ -86,6 +86,9 @@ class SampleServer:
     running (e.g. to edition 2); ``request_log`` lists ``(method, path_with_query, status)``.
     """
 
+    #: the request handler; :mod:`snapcrawl.sample.faults` swaps in one that injects faults
+    handler_class: type[BaseHTTPRequestHandler] = _Handler
+
     def __init__(
         self,
         site_or_factory: Site | Callable[[], Site],
@@ -97,7 +100,7 @@ class SampleServer:
         self._site = site_or_factory if isinstance(site_or_factory, Site) else site_or_factory()
         self._log_entries: list[tuple[str, str, int]] = []
         self.verbose = verbose
-        self._httpd = _HTTPServer((host, port), _Handler)
+        self._httpd = _HTTPServer((host, port), self.handler_class)
         self._httpd.owner = self
         self.host, self.port = str(self._httpd.server_address[0]), int(self._httpd.server_address[1])
         self.url = f"http://{self.host}:{self.port}"

@@ -18,6 +18,7 @@ from typing import Any
 
 from snapcrawl.sample import render
 from snapcrawl.sample.content import (
+    JS_CATEGORY,
     NOTICE,
     TIME_FMT,
     Article,
@@ -25,6 +26,7 @@ from snapcrawl.sample.content import (
     Corpus,
     Link,
     build_corpus,
+    build_js_articles,
 )
 
 SITE_ZONE = timezone(timedelta(hours=8), "Asia/Shanghai")
@@ -85,6 +87,9 @@ class Site:
                 else:
                     rendered[path] = replace(page, modified=RELEASES[edition])
         self.pages: dict[str, Page] = {path: _finish(r) for path, r in rendered.items()}
+        self._js_paths: list[str] = []  # set by the "js" variant
+        self._disallowed: tuple[str, ...] = ()  # path prefixes robots.txt disallows ("robots-disallow")
+        self._undated: set[str] = set()  # article paths without their 发布时间 ("no-dates")
 
     # ---- ground truth ------------------------------------------------------------------
 
@@ -124,6 +129,19 @@ class Site:
         """Article paths that do not exist in edition 1."""
         return [a.path for a in self.corpus.edition2_new] if self.edition >= 2 else []
 
+    def js_article_paths(self) -> list[str]:
+        """Article paths whose body a script inserts (variant ``"js"``); also in :meth:`article_paths`."""
+        return list(self._js_paths)
+
+    def robots_disallowed_paths(self) -> list[str]:
+        """Every served or linked path robots.txt disallows (variant ``"robots-disallow"``)."""
+        linked = [*self.pages, *self.broken_paths()]
+        return sorted({p for p in linked if any(p.startswith(d) for d in self._disallowed)})
+
+    def undated_paths(self) -> list[str]:
+        """Article paths whose page shows no 发布时间 (variant ``"no-dates"``): ``published_at`` is null."""
+        return sorted(self._undated)
+
     def article(self, path: str) -> Article:
         """The content record behind an article page (KeyError for other paths)."""
         return self._articles[path]
@@ -153,8 +171,8 @@ class Site:
             "url": prefix + path,
             "title": a.title,
             "category": cat.label,
-            "published_at": iso(a.published),
-            "published_at_raw": a.published,
+            "published_at": None if path in self._undated else iso(a.published),
+            "published_at_raw": None if path in self._undated else a.published,
             "source": a.source,
             "reposted_from": a.reposted_from,
             "body": [b.text for b in a.blocks],
@@ -256,9 +274,65 @@ def _finish(r: _Rendered) -> Page:
     return Page(r.status, headers, r.body)
 
 
-# Named variants of the site (e.g. a robots.txt that disallows a section); each edits the
-# built site in place.  None are defined yet; unknown names are rejected.
-VARIANTS: dict[str, Callable[[Site], None]] = {}
+def _js_section(site: Site) -> None:
+    """Add the 专题 section (``/js/``, linked from the home page) whose article bodies are inserted
+    by JavaScript from inline JSON: without a browser those pages have metadata but no body."""
+    articles = build_js_articles(site.corpus)
+    cats = (*site.corpus.categories, JS_CATEGORY)
+    site.corpus = replace(site.corpus, categories=cats)
+    site.categories[JS_CATEGORY.slug] = JS_CATEGORY.label
+    release = RELEASES[1]
+    html = "text/html; charset=utf-8"
+    for a in articles:
+        body = render.article_html(a, JS_CATEGORY, cats, body_script=True).encode()
+        captured = datetime.strptime(a.captured, TIME_FMT).replace(tzinfo=SITE_ZONE).astimezone(UTC)
+        site.pages[a.path] = _finish(_Rendered(200, html, body, captured))
+        site._articles[a.path] = a
+        site._js_paths.append(a.path)
+    entries = [(a.path, a.title, _teaser(a), a.published) for a in sorted(articles, key=lambda x: x.published)]
+    listing = render.listing_path(JS_CATEGORY, 1)
+    page = render.listing_html(JS_CATEGORY, cats, entries[::-1], 1, 1)
+    site.pages[listing] = _finish(_Rendered(200, html, page.encode(), release))
+    site._listings.append(listing)
+    site.pages["/"] = _finish(_Rendered(200, html, render.home_html(cats).encode(), release))
+    site._js_paths.sort()
+
+
+ROBOTS_DISALLOW = ("/caijing/",)
+
+
+def _robots_disallow(site: Site) -> None:
+    """robots.txt disallows the 财经 section for every agent (the rest stays allowed)."""
+    text = "User-agent: *\n" + "".join(f"Disallow: {p}\n" for p in ROBOTS_DISALLOW)
+    site.pages["/robots.txt"] = _finish(_Rendered(200, "text/plain; charset=utf-8", text.encode(), RELEASES[1]))
+    site._disallowed = ROBOTS_DISALLOW
+
+
+def _no_dates(site: Site) -> None:
+    """A redesign that drops the 发布时间 from most article pages (every fourth keeps it); all else,
+    listings and link-list dates included, is unchanged. Drives the fill-rate drift monitor."""
+    for i, path in enumerate(site.article_paths()):
+        if i % 4 == 0:
+            continue
+        a, page = site.article(path), site.pages[path]
+        encoding = site.corpus.category(a.cat).encoding
+        html = page.body.decode(encoding)
+        label = f"发布时间:{a.published}"
+        stripped = html.replace(f"<span>{label}</span> ", "").replace(f"{label}&nbsp;", "").replace(f"{label} ", "")
+        if stripped == html:
+            raise RuntimeError(f"no-dates variant: no {label!r} on {path}")
+        body = stripped.encode(encoding)
+        headers = {**page.headers, "ETag": '"' + hashlib.sha256(body).hexdigest()[:24] + '"'}
+        site.pages[path] = Page(page.status, headers, body)
+        site._undated.add(path)
+
+
+# Named variants of the site; each edits the built site in place.  Unknown names are rejected.
+VARIANTS: dict[str, Callable[[Site], None]] = {
+    "js": _js_section,
+    "robots-disallow": _robots_disallow,
+    "no-dates": _no_dates,
+}
 
 
 def build_site(edition: int = 1, variant: str | None = None) -> Site:

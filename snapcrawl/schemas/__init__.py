@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ def load_schema(record_type: str) -> dict[str, Any]:
         name = SCHEMA_FILES[record_type]
     except KeyError:
         raise ValueError(f"no schema for record type {record_type!r} (known: {', '.join(SCHEMA_FILES)})") from None
-    return json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
+    # importlib.resources, not a path: inside a zipped egg (scrapyd) there is no directory to read
+    return json.loads(files(__package__).joinpath(name).read_text(encoding="utf-8"))
 
 
 def validator(record_type: str) -> Any:

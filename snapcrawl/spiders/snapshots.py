@@ -9,23 +9,29 @@ Off-site links are recorded (in the link records and the stats) and never fetche
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import scrapy
+from itemadapter import ItemAdapter
 from scrapy.crawler import Crawler
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response, TextResponse
 from scrapy.linkextractors import LinkExtractor
 from twisted.python.failure import Failure
 
+from snapcrawl.middlewares.backoff import describe_failure
 from snapcrawl.pages.snapshot import ARTICLE, EMPTY, LISTING, PageResult, SnapshotPage
 from snapcrawl.processors import DEFAULT_TRACKING_PARAMS, canonical_url
 from snapcrawl.profiles import Profile, ProfileError, ProfileRegistry
+from snapcrawl.render import RENDERED, render_meta
+from snapcrawl.spiders.priority import RequestPriority
 
 logger = logging.getLogger(__name__)
+ROBOTS_FORBIDDEN = "Forbidden by robots.txt"  # the IgnoreRequest message of Scrapy's RobotsTxtMiddleware
 
 
 class SpiderArgumentError(ValueError):
@@ -66,6 +72,8 @@ class SnapshotsSpider(scrapy.Spider):
     registry: ProfileRegistry
     forced_profile: Profile | None = None
     link_extractor: LinkExtractor
+    priorities: RequestPriority
+    render_wait: float = 0.0
 
     def __init__(
         self,
@@ -89,6 +97,9 @@ class SnapshotsSpider(scrapy.Spider):
         spider: SnapshotsSpider = super().from_crawler(crawler, *args, **kwargs)
         settings = crawler.settings
         spider.tracking = tuple(settings.getlist("SNAPCRAWL_TRACKING_PARAMS") or DEFAULT_TRACKING_PARAMS)
+        spider.render_wait = settings.getfloat("SNAPCRAWL_RENDER_WAIT", 0.0)
+        if spider.render and not settings.getbool("SNAPCRAWL_RENDER_ENABLED", True):
+            raise SpiderArgumentError("render=1: rendering is off (SNAPCRAWL_RENDER_ENABLED=false)")
         try:
             spider.registry = ProfileRegistry.from_dirs(settings.getlist("SNAPCRAWL_PROFILES_DIRS"))
             spider.forced_profile = spider.registry.get(spider.profile_name) if spider.profile_name else None
@@ -97,22 +108,55 @@ class SnapshotsSpider(scrapy.Spider):
         spider.link_extractor = LinkExtractor(
             allow_domains=(), tags=("a", "area"), attrs=("href",), unique=True, canonicalize=False
         )
+        spider.priorities = RequestPriority.from_crawler(crawler)
         return spider
 
     # ------------------------------------------------------------------ requests
 
     async def start(self) -> AsyncIterator[Request]:
         for url in self.start_urls:
+            self.priorities.seen(url)
             yield self.request_for(url, priority=100)
 
-    def request_for(self, url: str, *, priority: int = 0, depth_hint: str = "") -> Request:
+    def request_for(
+        self,
+        url: str,
+        *,
+        priority: int = 0,
+        depth_hint: str = "",
+        render: float | None = None,
+        dont_filter: bool = False,
+    ) -> Request:
+        """A request for ``url``; ``render`` (seconds to wait after load) sends it through Chromium."""
+        meta: dict[str, Any] = {"snapcrawl_found_as": depth_hint} if depth_hint else {}
+        if render is not None:
+            meta.update(render_meta(render))
         return Request(
             url,
             callback=self.parse,
             errback=self.on_error,
             priority=priority,
-            meta={"snapcrawl_found_as": depth_hint} if depth_hint else None,
+            meta=meta or None,
+            dont_filter=dont_filter,
         )
+
+    def rendering(self, profile: Profile | None) -> float | None:
+        """Seconds to wait after load when pages under ``profile`` are rendered, None when they are not."""
+        if not (self.render or (profile is not None and profile.render_js)):
+            return None
+        wait = profile.crawl.get("render_js_wait") if profile is not None else None
+        return float(wait) if wait is not None else self.render_wait
+
+    def render_for(self, url: str, profile: Profile | None) -> float | None:
+        """Render article pages (by the profile's ``links.article`` pattern); other pages go plain.
+
+        A page of unknown kind is fetched plain and re-fetched through Chromium only if it turns
+        out to be an article without body (see :meth:`parse`).
+        """
+        wait = self.rendering(profile)
+        if wait is None or profile is None or profile.article_url is None:
+            return None
+        return wait if profile.article_url.search(url) else None
 
     def in_scope(self, host: str) -> bool:
         return any(host == d or host.endswith("." + d) for d in self.allowed_domains)
@@ -123,7 +167,9 @@ class SnapshotsSpider(scrapy.Spider):
         host = urlsplit(response.url).hostname or ""
         return self.registry.for_host(host) or self.registry.for_meta(page.meta)
 
-    def follow_links(self, response: TextResponse, profile: Profile | None) -> Iterator[Request]:
+    def follow_links(
+        self, response: TextResponse, profile: Profile | None, dates: Mapping[str, str] | None = None
+    ) -> Iterator[Request]:
         stats = self.crawler.stats
         assert stats is not None
         tracking = self.tracking + (profile.tracking_params if profile else ())
@@ -142,7 +188,8 @@ class SnapshotsSpider(scrapy.Spider):
             if profile and profile.follow and not any(rx.search(url) for rx in profile.follow):
                 stats.inc_value("snapcrawl/links/not_followed_by_profile")
                 continue
-            yield self.request_for(url)
+            priority = self.priorities.for_link(url, link.url, dates)  # newest first; counts URL variants
+            yield self.request_for(url, priority=priority, render=self.render_for(url, profile))
 
     # ------------------------------------------------------------------ callbacks
 
@@ -157,6 +204,8 @@ class SnapshotsSpider(scrapy.Spider):
     def parse(self, response: Response) -> Iterator[Any]:
         stats = self.crawler.stats
         assert stats is not None
+        if response.status == 304:
+            return  # unchanged since the last run: counted by IncrementalMiddleware, nothing to parse
         if not isinstance(response, TextResponse):
             self._fail(
                 response.url,
@@ -166,26 +215,43 @@ class SnapshotsSpider(scrapy.Spider):
             return
         page, profile = self.page_for(response)
         result: PageResult = page.result()
-        stats.inc_value(f"snapcrawl/pages/{result.kind}")
-        if result.kind == ARTICLE and result.article is not None:
+        incomplete = (
+            result.kind == ARTICLE
+            and result.article is not None
+            and not str(ItemAdapter(result.article).get("body") or "").strip()
+        )
+        wait = self.rendering(profile)
+        if incomplete and wait is not None and not response.meta.get(RENDERED):
+            # body missing from the HTML (built by a script?): fetch the page once more through Chromium
+            stats.inc_value("snapcrawl/render/refetched_incomplete")
+            yield self.request_for(response.url, render=wait, dont_filter=True)
+            yield from self.follow_links(response, profile)
+            return
+        stats.inc_value(f"snapcrawl/pages/{'incomplete' if incomplete else result.kind}")
+        if incomplete:
+            hint = "" if response.meta.get(RENDERED) else "; built by JavaScript? crawl with -a render=1"
+            self._fail(response.url, "incomplete_no_body", f"article page without body text{hint}")
+        elif result.kind == ARTICLE and result.article is not None:
             yield result.article
             yield from result.links
         elif result.kind == EMPTY:
             self._fail(response.url, "empty_page", "empty page: no visible text")
         elif result.kind not in (LISTING,):
             self._fail(response.url, "unparseable", "; ".join(result.problems) or "page could not be parsed")
-        yield from self.follow_links(response, profile)
+        yield from self.follow_links(response, profile, self.priorities.dates_for(page, result))
 
     def on_error(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
-        from scrapy.spidermiddlewares.httperror import HttpError
-
-        if failure.check(HttpError):
-            status = failure.value.response.status  # type: ignore[union-attr]
-            self._fail(request.url, f"http_{status}", f"HTTP {status}")
+        if failure.check(IgnoreRequest) and str(failure.value) == ROBOTS_FORBIDDEN:
+            # the site asked not to be crawled there: a choice honoured, not a failed page
+            assert self.crawler.stats is not None
+            self.crawler.stats.inc_value("snapcrawl/pages/robots_forbidden")
+            logger.info("not fetched, robots.txt disallows it: %s", request.url)
         else:
-            err = failure.value
-            self._fail(request.url, type(err).__name__, str(err) or type(err).__name__)
+            # a stable name per cause (timeout, truncated, offsite_redirect...; docs/faults.md), and the
+            # URL the crawl asked for: a redirect that failed is reported under the page that redirected
+            kind, message = describe_failure(failure, request)
+            self._fail((request.meta.get("redirect_urls") or [request.url])[0], kind, message)
 
     def _fail(self, url: str, kind: str, message: str) -> None:
         stats = self.crawler.stats

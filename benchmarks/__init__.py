@@ -1,0 +1,1 @@
+"""Throughput, memory and extraction benchmarks for snapcrawl (see benchmarks/README.md)."""
