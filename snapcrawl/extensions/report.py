@@ -252,7 +252,9 @@ class RunReport:
             "duplicates_exported": dict(sorted(self.duplicates.items())),
             "errors": {
                 "total": total_errors,
-                "rate": round(total_errors / max(fetched, 1), 4),
+                # per page the crawl set out to get (a timeout or DNS failure has no response, so
+                # `fetched` alone would undercount and let the rate pass 100 %)
+                "rate": round(min(1.0, total_errors / max(fetched, int(s.get("scheduler/dequeued", 0)), 1)), 4),
                 "skipped": skipped,
                 "by_type": dict(sorted(by_type.items())),
                 "spider_exceptions": dict(sorted(spider_exceptions.items())),
