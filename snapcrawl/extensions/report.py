@@ -254,7 +254,15 @@ class RunReport:
                 "total": total_errors,
                 # per page the crawl set out to get (a timeout or DNS failure has no response, so
                 # `fetched` alone would undercount and let the rate pass 100 %)
-                "rate": round(min(1.0, total_errors / max(fetched, int(s.get("scheduler/dequeued", 0)), 1)), 4),
+                # (and a resumed run's articles and failures span its earlier sessions too)
+                "rate": round(
+                    min(
+                        1.0,
+                        total_errors
+                        / max(fetched, int(s.get("scheduler/dequeued", 0)), self.counts["article"] + len(failures), 1),
+                    ),
+                    4,
+                ),
                 "skipped": skipped,
                 "by_type": dict(sorted(by_type.items())),
                 "spider_exceptions": dict(sorted(spider_exceptions.items())),

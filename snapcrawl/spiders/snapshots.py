@@ -17,12 +17,14 @@ from urllib.parse import urlsplit
 
 import scrapy
 from itemadapter import ItemAdapter
+from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response, TextResponse
 from scrapy.linkextractors import LinkExtractor
 from twisted.python.failure import Failure
 
+from snapcrawl.failures import FailureLog
 from snapcrawl.middlewares.backoff import describe_failure
 from snapcrawl.pages.snapshot import ARTICLE, EMPTY, LISTING, PageResult, SnapshotPage
 from snapcrawl.processors import DEFAULT_TRACKING_PARAMS, canonical_url
@@ -90,7 +92,7 @@ class SnapshotsSpider(scrapy.Spider):
         self.profile_name = profile
         self.render = str(render or "").lower() in ("1", "true", "yes", "on")
         self.page_counts: dict[str, int] = {}
-        self.failures: dict[str, dict[str, Any]] = {}
+        self.failures: FailureLog = FailureLog()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SnapshotsSpider:
@@ -109,6 +111,9 @@ class SnapshotsSpider(scrapy.Spider):
             allow_domains=(), tags=("a", "area"), attrs=("href",), unique=True, canonicalize=False
         )
         spider.priorities = RequestPriority.from_crawler(crawler)
+        if settings.get("JOBDIR"):  # a resumed run reports the failures of its earlier sessions too
+            spider.failures = FailureLog(settings.get("JOBDIR"))
+        crawler.signals.connect(spider.failures.close, signal=signals.spider_closed)
         return spider
 
     # ------------------------------------------------------------------ requests
@@ -213,6 +218,7 @@ class SnapshotsSpider(scrapy.Spider):
                 f"not an HTML page ({(response.headers.get('Content-Type') or b'').decode('latin-1')})",
             )
             return
+        self.failures.resolve(response.url)  # fetched now: an earlier failure of this page no longer holds
         page, profile = self.page_for(response)
         result: PageResult = page.result()
         incomplete = (
@@ -258,5 +264,5 @@ class SnapshotsSpider(scrapy.Spider):
         assert stats is not None
         stats.inc_value("snapcrawl/failed_pages")
         stats.inc_value(f"snapcrawl/failed/{kind}")
-        self.failures[url] = {"url": url, "error": kind, "message": message}
+        self.failures.record(url, kind, message)
         logger.warning("page failed: %s (%s: %s)", url, kind, message)
