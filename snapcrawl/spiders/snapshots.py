@@ -9,6 +9,7 @@ Off-site links are recorded (in the link records and the stats) and never fetche
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,8 +41,13 @@ class SpiderArgumentError(ValueError):
     """A spider argument snapcrawl cannot use; the message names the argument and value."""
 
 
-def parse_start_urls(start_urls: str | Iterable[str] | None, urls_file: str | None) -> list[str]:
-    """The start URLs from ``-a start_urls=A,B`` and/or ``-a urls_file=PATH`` (one per line, # comments)."""
+def parse_start_urls(
+    start_urls: str | Iterable[str] | None, urls_file: str | None, *, required: bool = True
+) -> list[str]:
+    """The start URLs from ``-a start_urls=A,B`` and/or ``-a urls_file=PATH`` (one per line, # comments).
+
+    ``required=False``: none is fine (a distributed worker takes its start URLs from Redis).
+    """
     raw: list[str] = []
     if isinstance(start_urls, str):
         raw.extend(u for u in start_urls.replace("\n", ",").split(","))
@@ -63,7 +69,7 @@ def parse_start_urls(start_urls: str | Iterable[str] | None, urls_file: str | No
             raise SpiderArgumentError(f"start URL {u!r} is not an absolute http(s) URL")
         if cu not in urls:
             urls.append(cu)
-    if not urls:
+    if not urls and required:
         raise SpiderArgumentError("no start URLs: pass -a start_urls=URL[,URL...] or -a urls_file=PATH")
     return urls
 
@@ -87,7 +93,7 @@ class SnapshotsSpider(scrapy.Spider):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.start_urls = parse_start_urls(start_urls, urls_file)
+        self.start_urls = parse_start_urls(start_urls, urls_file, required=False)  # checked in from_crawler
         self.allowed_domains = sorted({urlsplit(u).hostname or "" for u in self.start_urls})
         self.profile_name = profile
         self.render = str(render or "").lower() in ("1", "true", "yes", "on")
@@ -98,6 +104,15 @@ class SnapshotsSpider(scrapy.Spider):
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SnapshotsSpider:
         spider: SnapshotsSpider = super().from_crawler(crawler, *args, **kwargs)
         settings = crawler.settings
+        if not spider.start_urls:
+            if not settings.get("SNAPCRAWL_REDIS_URL"):
+                parse_start_urls(None, None)  # raises the "no start URLs" error
+            # a distributed worker (docs/distributed.md): start URLs and their domains come from Redis
+            from snapcrawl.distributed import Keys, connect, shared_domains
+
+            client = connect(str(settings.get("SNAPCRAWL_REDIS_URL")))
+            spider.allowed_domains = shared_domains(client, Keys.from_settings(settings, spider.name))
+            client.close()
         spider.tracking = tuple(settings.getlist("SNAPCRAWL_TRACKING_PARAMS") or DEFAULT_TRACKING_PARAMS)
         spider.render_wait = settings.getfloat("SNAPCRAWL_RENDER_WAIT", 0.0)
         if spider.render and not settings.getbool("SNAPCRAWL_RENDER_ENABLED", True):
@@ -120,8 +135,12 @@ class SnapshotsSpider(scrapy.Spider):
 
     async def start(self) -> AsyncIterator[Request]:
         for url in self.start_urls:
-            self.priorities.seen(url)
-            yield self.request_for(url, priority=100)
+            yield self.start_request(url)
+
+    def start_request(self, url: str) -> Request:
+        """The request for a start URL (given here or, in distributed mode, taken from Redis)."""
+        self.priorities.seen(url)
+        return self.request_for(url, priority=100)
 
     def request_for(
         self,
@@ -179,7 +198,14 @@ class SnapshotsSpider(scrapy.Spider):
         assert stats is not None
         tracking = self.tracking + (profile.tracking_params if profile else ())
         strip_index = bool(profile and profile.strip_index_html)
-        for link in self.link_extractor.extract_links(response):
+        try:
+            links = self.link_extractor.extract_links(response)
+        except ValueError:
+            # a <base href> that is not a URL (Scrapy resolves it): follow the links against the page URL
+            stats.inc_value("snapcrawl/links/bad_base_href")
+            without_base = re.sub(rb"<base\b[^>]*>", b"", response.body, count=1, flags=re.I)
+            links = self.link_extractor.extract_links(response.replace(body=without_base))
+        for link in links:
             url = canonical_url(link.url, tracking=tracking, strip_index=strip_index)
             if url is None:
                 continue
