@@ -139,7 +139,7 @@ class SnapshotPage:
                     labels[fname] = tuple(extra) + labels[fname]
         self._labels = labels
         self._label_re, self._label_owner = _compiled_labels(labels)
-        self._label_only_re = V.compile_label_only(labels)
+        self._label_only_re = _compiled_label_only(self._label_re)
 
     # ------------------------------------------------------------------ parsing basics
 
@@ -924,11 +924,20 @@ class SnapshotPage:
 _LABEL_CACHE: dict[int, tuple[re.Pattern[str], dict[str, str]]] = {}
 
 
+_LABEL_ONLY_CACHE: dict[int, re.Pattern[str]] = {}
+
+
 def _compiled_labels(labels: dict[str, tuple[str, ...]]) -> tuple[re.Pattern[str], dict[str, str]]:
     key = hash(tuple(sorted(labels.items())))
     if key not in _LABEL_CACHE:
         _LABEL_CACHE[key] = V.compile_labels(labels)
+        _LABEL_ONLY_CACHE[id(_LABEL_CACHE[key][0])] = V.compile_label_only(labels)
     return _LABEL_CACHE[key]
+
+
+def _compiled_label_only(label_re: re.Pattern[str]) -> re.Pattern[str]:
+    """The label-only pattern compiled with the same label set (cached beside it)."""
+    return _LABEL_ONLY_CACHE[id(label_re)]
 
 
 def _anchors(el: etree._Element) -> list[etree._Element]:
