@@ -122,8 +122,8 @@ def summarise(stacks: dict[Stack, float], top: int = 25) -> dict[str, Any]:
     def ranked(d: dict[str, float], n: int) -> list[tuple[str, float]]:
         return [(k, round(v / busy, 4)) for k, v in sorted(d.items(), key=lambda kv: -kv[1])[:n]]
 
-    # inclusive: leave out the driver frames that contain nearly everything (reactor loop, main ...)
-    incl = {k: v for k, v in incl_by_func.items() if v < 0.9 * busy}
+    # inclusive: leave out the driver frames that contain (nearly) everything: reactor loop, main, crawl command
+    incl = {k: v for k, v in incl_by_func.items() if v < 0.75 * busy}
     return {
         "by_component": ranked(self_by_comp, 30),
         "top_inclusive_snapcrawl": ranked({k: v for k, v in incl.items() if k.startswith("snapcrawl")}, top),
