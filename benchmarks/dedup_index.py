@@ -106,7 +106,8 @@ def reopen(path: Path) -> dict[str, float]:
     root = Path(__file__).resolve().parent.parent
     cmd = [sys.executable, "-c", code, str(path)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=root)
-    return json.loads(out.stdout)  # type: ignore[no-any-return]
+    figures: dict[str, float] = json.loads(out.stdout)
+    return figures
 
 
 def run(n: int, chars: int, backend: str, workdir: Path, redis_url: str | None) -> dict[str, Any]:

@@ -23,4 +23,4 @@ fi
 
 .venv/bin/python -m ruff check snapcrawl tests benchmarks
 .venv/bin/python -m mypy snapcrawl
-exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
+exec .venv/bin/python -m pytest -p no:cacheprovider -n 2 "$@"

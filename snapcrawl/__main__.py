@@ -1,6 +1,7 @@
 """``python -m snapcrawl``: operator tools next to ``scrapy crawl``.
 
 python -m snapcrawl extract URL_OR_FILE [--url URL] [--profile NAME] [--explain]
+python -m snapcrawl enqueue URL... [--urls-file PATH] [--redis-url URL] [--spider NAME] [--reset]
 """
 
 from __future__ import annotations
@@ -62,6 +63,33 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_enqueue(args: argparse.Namespace) -> int:
+    """Push start URLs for distributed workers (docs/distributed.md)."""
+    from scrapy.utils.project import get_project_settings
+
+    from snapcrawl.distributed import Keys, connect, enqueue
+    from snapcrawl.spiders.snapshots import parse_start_urls
+
+    settings = get_project_settings()
+    url = args.redis_url or settings.get("SNAPCRAWL_REDIS_URL")
+    if not url:
+        raise ValueError("no Redis: pass --redis-url or set SNAPCRAWL_REDIS_URL")
+    urls = parse_start_urls(args.urls, args.urls_file)
+    client = connect(str(url))
+    keys = Keys.from_settings(settings, args.spider)
+    result = enqueue(client, keys, urls, reset=args.reset)
+    domains = ", ".join(result.domains)
+    print(f"enqueued {len(result.pushed)} start URL(s) on {keys.start_urls}; allowed domains: {domains}")
+    if result.already_seen:
+        print(
+            f"note: {keys.dupefilter} already holds {result.already_seen} fingerprints from an earlier crawl; "
+            "pages fetched then are not fetched again (pass --reset to crawl from scratch)",
+            file=sys.stderr,
+        )
+    client.close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m snapcrawl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -74,12 +102,20 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("--profiles-dir", action="append", help="extra folder of profile TOML files")
     ex.add_argument("--explain", action="store_true", help="say which rule produced each field")
     ex.add_argument("--timeout", type=float, default=30.0, help="fetch timeout for a URL, seconds")
+    enq = sub.add_parser("enqueue", help="push start URLs to Redis for distributed workers")
+    enq.add_argument("urls", nargs="*", help="start URLs (canonicalised; their hosts become the allowed domains)")
+    enq.add_argument("--urls-file", help="file of start URLs, one per line (# comments)")
+    enq.add_argument("--redis-url", help="Redis URL (default: SNAPCRAWL_REDIS_URL)")
+    enq.add_argument("--spider", default="snapshots", help="spider whose queue gets the URLs")
+    enq.add_argument("--reset", action="store_true", help="forget the queue and seen requests of an earlier crawl")
     args = parser.parse_args(argv)
     from snapcrawl.profiles import ProfileError
 
     try:
         if args.command == "extract":
             return cmd_extract(args)
+        if args.command == "enqueue":
+            return cmd_enqueue(args)
     except (OSError, ProfileError, ValueError) as exc:
         print(f"snapcrawl: error: {exc}", file=sys.stderr)
         return 2

@@ -59,6 +59,7 @@ class SnapcrawlAddon:
         self._user_agent(settings)
         self._profile_slots(settings)
         self._render(settings)
+        self._redis(settings)
 
     def _feeds(self, settings: BaseSettings) -> None:
         if not settings.getbool("SNAPCRAWL_EXPORT_ENABLED", True):
@@ -91,6 +92,31 @@ class SnapcrawlAddon:
         if slots:
             merged = {**slots, **settings.getdict("DOWNLOAD_SLOTS")}
             settings.set("DOWNLOAD_SLOTS", merged, priority=max(settings.getpriority("DOWNLOAD_SLOTS") or 0, 15))
+
+    def _redis(self, settings: BaseSettings) -> None:
+        """Distributed mode (docs/distributed.md): scrapy-redis queue and dupefilter, a run id per worker."""
+        from snapcrawl.distributed import (
+            DistributedCrawl,
+            DomainScopeMiddleware,
+            is_distributed,
+            scrapy_redis_settings,
+            worker_id,
+        )
+        from snapcrawl.run import _new_run_id
+
+        if not is_distributed(settings):
+            return
+        _check_setting(settings, "SNAPCRAWL_REDIS_IDLE_TIMEOUT", float, lo=0)
+        for name, value in scrapy_redis_settings(settings).items():
+            if (settings.getpriority(name) or 0) < 20:
+                settings.set(name, value, priority="addon")
+        settings["EXTENSIONS"][DistributedCrawl] = 100
+        settings["DOWNLOADER_MIDDLEWARES"][DomainScopeMiddleware] = 40  # before OffsiteMiddleware (50)
+        worker = worker_id(settings)
+        run_id = f"{settings.get('SNAPCRAWL_RUN_ID') or _new_run_id()}-{worker}"  # one export folder per worker
+        settings.set("SNAPCRAWL_RUN_ID", run_id, priority=max(settings.getpriority("SNAPCRAWL_RUN_ID") or 0, 15))
+        if not settings.get("SNAPCRAWL_JOB_NAME"):  # the job lock guards this worker, not the whole crawl
+            settings.set("SNAPCRAWL_JOB_NAME", f"redis-{worker}", priority="addon")
 
     def _render(self, settings: BaseSettings) -> None:
         """scrapy-playwright for pages that ask for rendering; its driver and browser start on first use."""

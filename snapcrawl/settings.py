@@ -75,6 +75,7 @@ EXTENSIONS = {
 SNAPCRAWL_EXPORT_URI = os.environ.get("SNAPCRAWL_EXPORT_URI", "exports")
 SNAPCRAWL_STATE_PATH = os.environ.get("SNAPCRAWL_STATE_PATH", ".snapcrawl/state.sqlite")
 SNAPCRAWL_REDIS_URL = os.environ.get("SNAPCRAWL_REDIS_URL", "")
+SNAPCRAWL_WORKER_ID = os.environ.get("SNAPCRAWL_WORKER_ID", "")  # distributed mode: names this worker's run
 SNAPCRAWL_NEAR_DUP_THRESHOLD = 0.45  # tuned on tests/fixtures/neardup (docs/dedup.md)
 SNAPCRAWL_DUP_POLICY = "annotate"  # or "drop"
 SNAPCRAWL_INCREMENTAL = True  # re-runs skip unchanged articles

@@ -162,14 +162,9 @@ def slowed(slow_server: SlowServer) -> Iterator[SlowServer]:
     slow_server.delay = 0.0
 
 
-# Until the dedup fix below lands, the end-to-end kill tests run with incremental dedup off:
-# with it on, a page whose records a kill lost is dropped as "unchanged" when fetched again.
-NO_INCREMENTAL = {"SNAPCRAWL_INCREMENTAL": "0"}
-DEDUP_FIX = (
-    "needs the dedup fix reported to the lead: DedupPipeline takes this run's own pending URL state"
-    " (SQLiteStore.page() returns the p_* columns when p_run == run_id) for the last confirmed run's,"
-    " so a page processed again after a kill is dropped as 'unchanged since the last run', with its links"
-)
+# The kill tests run with incremental dedup on (the default): a page whose records a kill lost
+# must be exported when it is fetched again, not dropped as "unchanged" against its own run.
+NO_INCREMENTAL: dict[str, str] = {}
 
 
 def kill_points(seed: int, total: int, n: int = 3) -> list[int]:
@@ -238,7 +233,6 @@ def test_sigkill_with_gzip_exports(reference: Reference, slowed: SlowServer, tmp
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=DEDUP_FIX)
 def test_page_processed_again_after_a_kill_is_not_unchanged_against_itself(
     reference: Reference, slowed: SlowServer, tmp_path: Path
 ) -> None:

@@ -31,7 +31,9 @@ def most_similar_unrelated_pair(site: Site) -> tuple[str, str, float]:
     sigs = {}
     for p in site.article_paths():
         a = site.article(p)
-        sigs[p] = signer.signature(a.title, "\n\n".join(b.text for b in a.blocks), "zh")
+        sig = signer.signature(a.title, "\n\n".join(b.text for b in a.blocks), "zh")
+        assert sig is not None
+        sigs[p] = sig
     pair = set(site.near_duplicate_pairs()[0])
     best = ("", "", -1.0)
     paths = sorted(sigs)

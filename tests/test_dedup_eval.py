@@ -25,7 +25,7 @@ def test_default_threshold_meets_the_targets() -> None:
 def test_labelled_set_is_what_the_builder_makes(tmp_path: Path) -> None:
     sys.path.insert(0, str(SET))
     try:
-        import build  # type: ignore[import-not-found]
+        import build
     finally:
         sys.path.remove(str(SET))
     build.build(tmp_path)

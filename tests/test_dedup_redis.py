@@ -125,18 +125,15 @@ def _race(make: Callable[[int], StateStore], copies: int = 8, workers: int = 4) 
 @pytest.mark.parametrize("backend", ["redis", "sqlite"])
 def test_racing_writers_make_exactly_one_cluster(backend: str, redis_url: str, tmp_path: Path) -> None:
     for attempt in range(5):
-        if backend == "redis":
-            prefix = f"test:race{attempt}:"
-
-            def make(w: int, prefix: str = prefix) -> StateStore:
-                return RedisStore.from_url(redis_url, f"run{w}", prefix=prefix)
-
-        else:
-            path = tmp_path / f"race{attempt}.sqlite"
+        path = tmp_path / f"race{attempt}.sqlite"
+        prefix = f"test:race{attempt}:"
+        if backend == "sqlite":
             SQLiteStore(path, "init").close()  # create the schema before the race
 
-            def make(w: int, path: Path = path) -> StateStore:
-                return SQLiteStore(path, f"run{w}")
+        def make(w: int, path: Path = path, prefix: str = prefix) -> StateStore:
+            if backend == "redis":
+                return RedisStore.from_url(redis_url, f"run{w}", prefix=prefix)
+            return SQLiteStore(path, f"run{w}")
 
         results = _race(make)
         roots = [url for url, a in results if a.duplicate_of is None]

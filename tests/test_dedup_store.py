@@ -116,9 +116,11 @@ def test_url_state_is_pending_until_the_run_is_confirmed(make_store: Factory) ->
     run1.note_fetch(art, '"v1"', "Sat, 20 Dec 2025 00:00:00 GMT")
     run1.note_article(art, "a" * 64, 1)
     run1.note_fetch(listing, '"l1"', None)
-    assert run1.page(art) is not None  # the run sees its own pending state
+    # pending state is nobody's "last run", not even this run's (a page seen again after a kill
+    # whose first visit never reached the feeds must not look unchanged)
+    assert run1.page(art) is None
     other = make_store("run-killed")
-    assert other.page(art) is None and other.page(listing) is None  # nothing confirmed yet
+    assert other.page(art) is None and other.page(listing) is None
     assert run1.confirm() == 2
     run2 = make_store("run2")
     state = run2.page(art)

@@ -30,7 +30,8 @@ def without_validators(site: Site) -> Site:
 
 
 def stats(result: CrawlResult) -> dict[str, Any]:
-    return result.report()["scrapy_stats"]  # type: ignore[no-any-return]
+    report: dict[str, Any] = result.report()["scrapy_stats"]
+    return report
 
 
 @pytest.mark.parametrize("validators", [True, False], ids=["conditional-requests", "content-hash"])

@@ -234,24 +234,11 @@ class RedisStore(StateStore):
         return f"{self.prefix}page:{url}"
 
     def page(self, url: str) -> PageState | None:
-        raw = self.client.hgetall(self._page_key(url))
-        if not raw:
+        fields = ("kind", "hash", "revision", "etag", "last_modified")
+        kind, digest, revision, etag, modified = (_text(v) for v in self.client.hmget(self._page_key(url), fields))
+        if kind is None:
             return None
-        s = {_text(k): _text(v) for k, v in raw.items()}
-        if s.get("p_run") == self.run_id and s.get("p_kind"):
-            fetched = s.get("p_fetched") == "1"
-            return PageState(
-                s["p_kind"] or "",
-                s.get("p_hash"),
-                int(s.get("p_revision") or 0),
-                s.get("p_etag") if fetched else s.get("etag"),
-                s.get("p_last_modified") if fetched else s.get("last_modified"),
-            )
-        if not s.get("kind"):
-            return None
-        return PageState(
-            s["kind"] or "", s.get("hash"), int(s.get("revision") or 0), s.get("etag"), s.get("last_modified")
-        )
+        return PageState(kind, digest, int(revision or 0), etag, modified)
 
     def note_fetch(self, url: str, etag: str | None, last_modified: str | None) -> None:
         self._note_fetch(

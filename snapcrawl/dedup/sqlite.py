@@ -254,19 +254,11 @@ class SQLiteStore(StateStore):
 
     def page(self, url: str) -> PageState | None:
         row = self.db.execute(
-            "SELECT kind, hash, revision, etag, last_modified, p_run, p_kind, p_hash, p_revision, p_fetched,"
-            " p_etag, p_last_modified FROM pages WHERE url = ?",
-            (url,),
+            "SELECT kind, hash, revision, etag, last_modified FROM pages WHERE url = ?", (url,)
         ).fetchone()
-        if row is None:
+        if row is None or row[0] is None:
             return None
-        kind, digest, revision, etag, modified, p_run, p_kind, p_hash, p_rev, p_fetched, p_etag, p_mod = row
-        if p_run == self.run_id and p_kind is not None:
-            if p_fetched:
-                etag, modified = p_etag, p_mod
-            return PageState(p_kind, p_hash, p_rev or 0, etag, modified)
-        if kind is None:
-            return None
+        kind, digest, revision, etag, modified = row
         return PageState(kind, digest, revision or 0, etag, modified)
 
     def note_fetch(self, url: str, etag: str | None, last_modified: str | None) -> None:

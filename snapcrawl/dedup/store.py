@@ -86,7 +86,11 @@ class StateStore(ABC):
 
     @abstractmethod
     def page(self, url: str) -> PageState | None:
-        """The confirmed state of ``url`` (this run's own pending state when it has one)."""
+        """The state of ``url`` as the last confirmed run left it.
+
+        Never this run's own pending state: a page processed again in the same run (a resumed
+        run after a kill, whose first visit never reached the feeds) must not look unchanged.
+        """
 
     @abstractmethod
     def note_fetch(self, url: str, etag: str | None, last_modified: str | None) -> None:
