@@ -158,8 +158,13 @@ class NetworkSafetyMiddleware:
         return [ip] if ip is not None else []
 
     def _start_hosts(self) -> set[str]:
+        spider = self.crawler.spider
+        if not (getattr(spider, "start_urls", None) or []):
+            # distributed mode: the start URLs were enqueued through Redis and their hosts are the
+            # spider's allowed domains (which may grow while the crawl runs), so read them each time
+            return {d.lower() for d in getattr(spider, "allowed_domains", None) or []}
         if self.start_hosts is None:  # read once: the start URLs do not change during a crawl
-            urls = getattr(self.crawler.spider, "start_urls", None) or []
+            urls = getattr(spider, "start_urls", None) or []
             self.start_hosts = {(urlsplit(u).hostname or "").lower() for u in urls}
         return self.start_hosts
 
