@@ -590,8 +590,15 @@ def _more(rng: random.Random, article: Article, pool: list[Article]) -> tuple[Li
     captured = _parse(article.captured)
     later = [a for a in pool if a.cat == article.cat and _parse(a.published) > captured + timedelta(hours=1)]
     later.sort(key=lambda a: a.published)
+    return more_links(rng, article, later, 0)
+
+
+def more_links(rng: random.Random, article: Article, later: list[Article], start: int) -> tuple[Link, ...]:
+    """The more-in-category entries drawn from ``later[start:]`` (same-category articles dated after
+    the snapshot, oldest first) plus outside outlets; shared with the benchmark site's generator."""
+    captured = _parse(article.captured)
     count = rng.randint(8, 15)
-    picked = later[: rng.randint(3, 8)]
+    picked = later[start : start + rng.randint(3, 8)]
     links: list[Link] = []
     for target in picked:
         title: str | None = target.title if rng.random() < 0.6 else None
