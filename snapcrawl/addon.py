@@ -15,10 +15,13 @@ from scrapy.settings import BaseSettings
 from snapcrawl import __version__
 
 PROJECT_URL = "https://github.com/snapcrawl/snapcrawl"
-FEED_FILES = (
-    ("articles", "snapcrawl.items.ArticleItem"),
-    ("links", "snapcrawl.items.LinkItem"),
-    ("rejected", "snapcrawl.items.RejectedItem"),
+# (file, item class, exporter options). Links come first: the links exporter writes (and
+# flushes) an article's link records before the articles feed writes the article, which the
+# crawl journal relies on after a kill (snapcrawl/exporters.py).
+FEED_FILES: tuple[tuple[str, str, dict[str, bool]], ...] = (
+    ("links", "snapcrawl.items.ArticleItem", {"articles": False, "links": True}),
+    ("articles", "snapcrawl.items.ArticleItem", {"articles": True, "links": False}),
+    ("rejected", "snapcrawl.items.RejectedItem", {}),
 )
 
 
@@ -70,11 +73,12 @@ class SnapcrawlAddon:
         gzip = settings.getbool("SNAPCRAWL_EXPORT_GZIP")
         ext = ".jsonl.gz" if gzip else ".jsonl"
         feeds: dict[str, dict[str, Any]] = {}
-        for name, cls in FEED_FILES:
+        for name, cls, export_kwargs in FEED_FILES:
             opts: dict[str, Any] = {
                 "format": "jsonlines",
                 "encoding": "utf-8",
                 "item_classes": [cls],
+                "item_export_kwargs": export_kwargs,
                 "overwrite": False,  # append: a resumed JOBDIR run continues its files
                 "store_empty": True,
             }

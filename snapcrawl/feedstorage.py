@@ -33,7 +33,7 @@ from scrapy.extensions.feedexport import FileFeedStorage
 logger = logging.getLogger(__name__)
 
 # Formats whose records are whole lines, so "everything up to the last newline" is complete.
-LINE_FORMATS = frozenset({"jsonlines", "jl", "csv"})
+LINE_FORMATS = frozenset({"jsonlines", "jsonl", "jl", "csv"})
 _TAIL_CHUNK = 64 * 1024
 
 

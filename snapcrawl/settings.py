@@ -35,6 +35,12 @@ DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
 REQUEST_FINGERPRINTER_CLASS = "snapcrawl.fingerprint.CanonicalRequestFingerprinter"
 FEED_URI_PARAMS = "snapcrawl.run.feed_uri_params"
 FEED_EXPORT_ENCODING = "utf-8"
+FEED_EXPORTERS = {  # an article's link records are written from the article (snapcrawl/exporters.py)
+    "jsonlines": "snapcrawl.exporters.SnapshotRecordsExporter",
+    "jsonl": "snapcrawl.exporters.SnapshotRecordsExporter",
+    "jl": "snapcrawl.exporters.SnapshotRecordsExporter",
+    "json": "snapcrawl.exporters.SnapshotRecordsJsonExporter",
+}
 FEED_STORAGES = {  # local feeds: torn-line repair and journal-driven flush (docs/resume.md)
     "": "snapcrawl.feedstorage.DurableFileFeedStorage",
     "file": "snapcrawl.feedstorage.DurableFileFeedStorage",

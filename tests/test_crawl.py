@@ -40,16 +40,20 @@ def test_exact_article_set_and_every_field(full_crawl: tuple[CrawlResult, Sample
         assert len(got["content_hash"]) == 64 and got["cluster_id"]
 
 
+def _link_records(article: dict) -> list[dict]:
+    """The link records the contract derives from an article's two lists, in order."""
+    return [
+        {"type": "link", "schema_version": 1, "from_url": article["url"], "list": lname, "position": i, **entry}
+        for lname in ("related", "more_in_category")
+        for i, entry in enumerate(article[lname])
+    ]
+
+
 def test_link_records_mirror_the_lists(full_crawl: tuple[CrawlResult, SampleServer]) -> None:
     result, _ = full_crawl
     articles = result.records("articles")
     links = result.records("links")
-    expected = [
-        {"type": "link", "schema_version": 1, "from_url": a["url"], "list": lname, "position": i, **entry}
-        for a in articles
-        for lname in ("related", "more_in_category")
-        for i, entry in enumerate(a[lname])
-    ]
+    expected = [record for a in articles for record in _link_records(a)]
     key = lambda r: (r["from_url"], r["list"], r["position"])  # noqa: E731
     assert sorted(links, key=key) == sorted(expected, key=key)
     lists = Counter(r["list"] for r in links)
@@ -130,6 +134,23 @@ def test_dash_O_writes_every_record_with_its_type(tmp_path: Path, server: Sample
     types = Counter(r["type"] for r in records)
     assert types["article"] == len(site.article_paths())
     assert types["link"] > types["article"]
+    # each article comes right after its own link records, which mirror its lists
+    pending: list[dict] = []
+    for record in records:
+        if record["type"] == "link":
+            pending.append(record)
+            continue
+        assert record["type"] == "article"
+        assert pending == _link_records(record)
+        pending = []
+    assert pending == []
+    # a JSON array feed carries the same records
+    out_json = tmp_path / "all.json"
+    again = run_crawl(tmp_path / "json", "-O", str(out_json), start_urls=server.url + "/")
+    assert again.returncode == 0, again.stderr[-2000:]
+    as_array = json.loads(out_json.read_text(encoding="utf-8"))
+    key = lambda r: (r["type"], r.get("url"), r.get("from_url"), r.get("list"), r.get("position"))  # noqa: E731
+    assert sorted(map(key, as_array)) == sorted(map(key, records))
 
 
 def test_depth_limit_is_honoured(tmp_path: Path, server: SampleServer) -> None:

@@ -13,7 +13,6 @@ from scrapy.utils.test import get_crawler
 
 from snapcrawl.addon import SettingError
 from snapcrawl.dedup.minhash import Signer, similarity
-from snapcrawl.items import LinkItem
 from snapcrawl.pipelines.dedup import DedupPipeline
 from snapcrawl.processors import record_id
 from snapcrawl.sample.server import SampleServer
@@ -190,11 +189,12 @@ def test_revisions_count_up_across_confirmed_runs(runs: Runs) -> None:
         hashes.append(got["content_hash"])
         runs.finish()
     p = runs.start("run4")
+    unchanged = article(url, "地铁十四号线东段月底开通", bodies[-1])
+    unchanged.related = [{"title": "t", "url": "http://a.test/2.html"}, {"title": None, "url": "http://a.test/3.html"}]
     with pytest.raises(DropItem, match="unchanged"):
-        p.process_item(article(url, "地铁十四号线东段月底开通", bodies[-1]))
-    with pytest.raises(DropItem):  # its links follow it out
-        p.process_item(LinkItem(from_url=url, list="related", position=0))
+        p.process_item(unchanged)
     assert p.stats.get_value("snapcrawl/dedup/unchanged") == 1
+    assert p.stats.get_value("snapcrawl/dedup/withheld/link") == 2  # its link records go unexported with it
 
 
 def test_a_killed_or_paused_run_is_not_confirmed(runs: Runs, tmp_path: Path) -> None:

@@ -86,20 +86,19 @@ def test_invalid_record_lands_in_rejected_with_reason(broken_crawl: tuple[CrawlR
     exported = {a["url"] for a in result.records("articles")}
     assert seed_url not in exported
     assert len(exported) == len(site.article_paths()) - 1
-    # its links go with it, so every exported link points at an exported article
-    orphans = [r for r in rejected if r["record_type"] == "link"]
-    assert len(orphans) == 9 + 15  # the seed's related + more_in_category entries
-    assert all(
-        r["page_url"] == seed_url and r["errors"] == [f"from_url: its article {seed_url} was rejected"] for r in orphans
-    )
+    # its links go with it (inside the rejected record), so every exported link points at an exported article
+    assert len(bad["record"]["related"]) == 9 and len(bad["record"]["more_in_category"]) == 15
+    assert bad["record"]["related"][0]["url"].startswith("http")
+    assert seed_url not in {link["from_url"] for link in result.records("links")}
     assert {link["from_url"] for link in result.records("links")} <= exported
-    # counted, and logged once with the page URL (the links that follow it are not repeated at INFO)
+    assert not [r for r in rejected if r["record_type"] != "article"]
+    # counted, and logged once with the page URL
     report = result.report()
-    assert report["records"]["rejected"] == len(rejected) == 25
-    assert report["records"]["rejected_by_type"] == {"article": 1, "link": 24}
+    assert report["records"]["rejected"] == len(rejected) == 1
+    assert report["records"]["rejected_by_type"] == {"article": 1}
+    assert report["records"]["links"] == len(result.records("links"))
     assert result.stderr.count("invalid article record from") == 1
     assert f"invalid article record from {seed_url} rejected: title: '' should be non-empty" in result.stderr
-    assert "invalid link record" not in result.stderr
 
 
 def test_rejected_rate_monitor_fails_the_run(broken_crawl: tuple[CrawlResult, str, Site]) -> None:
@@ -109,7 +108,7 @@ def test_rejected_rate_monitor_fails_the_run(broken_crawl: tuple[CrawlResult, st
     assert failed == [
         {
             "monitor": "rejected_rate",
-            "message": "1 of 71 article records rejected (1.4%); 24 of 1195 link records rejected (2.0%), "
+            "message": "1 of 71 article records rejected (1.4%), "
             "more than 1.0% (SNAPCRAWL_MONITOR_MAX_REJECTED_RATE); see rejected.jsonl",
         }
     ]

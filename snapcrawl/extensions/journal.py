@@ -69,6 +69,7 @@ from scrapy.utils.request import request_from_dict
 from twisted.internet.task import LoopingCall
 
 from snapcrawl.addon import SettingError
+from snapcrawl.exporters import link_positions, mark_written
 from snapcrawl.extensions.lock import JobLock
 from snapcrawl.feedstorage import DurableFileFeedStorage, cut_torn_tail
 from snapcrawl.middlewares.incremental import UNCONDITIONAL
@@ -596,16 +597,30 @@ class CrawlJournal:
     # ------------------------------------------------------------------ pages (from the middleware)
 
     def already_exported(self, item: Any) -> bool:
+        """True when all of ``item``'s records are in the feeds already (drop it). An article
+        whose line or some of whose link records are there (written before the kill) is marked
+        so that only the missing ones are written (snapcrawl/exporters.py)."""
         if not self.skip:
             return False
-        key = record_key(ItemAdapter(item))
-        if key is None or key not in self.skip:
+        adapter = ItemAdapter(item)
+        key = record_key(adapter)
+        links: list[RecordKey] = []
+        if adapter.get("type") == "article" and adapter.get("url") is not None:
+            links = [("link", adapter.get("url"), name, pos) for name, pos in link_positions(adapter)]
+        done_links = [k for k in links if k in self.skip]
+        exported = key is not None and key in self.skip
+        if not exported and not done_links:
             return False
-        self.skip.discard(key)
+        if key is not None:
+            self.skip.discard(key)
+        self.skip.difference_update(done_links)
         stats = self.crawler.stats
         assert stats is not None
-        stats.inc_value("snapcrawl/journal/skipped_exported")
-        return True
+        stats.inc_value("snapcrawl/journal/skipped_exported", int(exported) + len(done_links))
+        if exported and len(done_links) == len(links):
+            return True
+        mark_written(item, exported, {(k[2], k[3]) for k in done_links})
+        return False
 
     def page_started(self, response: Response) -> _Page | None:
         if response.request is None:

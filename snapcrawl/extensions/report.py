@@ -33,6 +33,7 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.http import Request, Response
 
+from snapcrawl.exporters import article_written, count_link_records
 from snapcrawl.run import get_run
 
 logger = logging.getLogger("snapcrawl.report")
@@ -149,7 +150,10 @@ class RunReport:
         self.status[str(response.status)] += 1
 
     def item_scraped(self, item: Any, response: Any = None, spider: Any = None) -> None:
-        self.record(ItemAdapter(item))
+        adapter = ItemAdapter(item)
+        if not article_written(item):  # else its line is in the feed since before a crash, counted then
+            self.record(adapter)
+        self.counts["link"] += count_link_records(item, adapter)  # written from the article (exporters.py)
 
     def record(self, adapter: Mapping[str, Any]) -> None:
         """Count one exported record (an item or a line read back from a feed file)."""

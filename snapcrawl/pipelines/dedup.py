@@ -10,14 +10,13 @@ Across runs the pipeline also compares each article with its URL's content hash 
 confirmed run: the same hash means unchanged (counted, not exported again when
 ``SNAPCRAWL_INCREMENTAL`` is on); another hash makes a new revision (``revision`` + 1,
 ``previous_content_hash``). With ``SNAPCRAWL_DUP_POLICY = drop`` copies are counted and not
-exported. Link records of an article that is not exported are not exported either (they come
-right after their article, from the same callback).
+exported. Link records of an article that is not exported are not exported either (the feeds
+write them from the article, snapcrawl/exporters.py).
 """
 
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from typing import Any
 
 from itemadapter import ItemAdapter
@@ -29,6 +28,7 @@ from snapcrawl.addon import SettingError
 from snapcrawl.dedup import DEFAULT_NEAR_DUP_THRESHOLD, open_store
 from snapcrawl.dedup.minhash import Signer
 from snapcrawl.dedup.store import Doc, StateStore
+from snapcrawl.exporters import article_written, count_link_records
 from snapcrawl.processors import content_hash, record_id
 from snapcrawl.run import get_run
 
@@ -36,8 +36,6 @@ logger = logging.getLogger(__name__)
 
 ANNOTATE, DROP = "annotate", "drop"
 POLICIES = (ANNOTATE, DROP)
-#: Articles withheld recently, whose link records (arriving right after them) are withheld too.
-WITHHELD_MEMORY = 10_000
 #: Below this threshold the fixed LSH banding misses a growing share of candidates.
 LSH_FLOOR = 0.35
 
@@ -54,7 +52,6 @@ class DedupPipeline:
         self.incremental = incremental
         self.signer = Signer()
         self.store: StateStore | None = None
-        self._withheld: OrderedDict[str, str] = OrderedDict()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> DedupPipeline:
@@ -112,13 +109,7 @@ class DedupPipeline:
     def process_item(self, item: Any, spider: Any = None) -> Any:
         adapter = ItemAdapter(item)
         record_type = adapter.get("type")
-        if record_type == "link":
-            reason = self._withheld.get(adapter.get("from_url") or "")
-            if reason is not None:
-                self.stats.inc_value("snapcrawl/dedup/withheld/link")
-                raise DropItem(f"link of a withheld article ({reason})")
-            return item
-        if record_type != "article":
+        if record_type != "article" or article_written(item):  # the latter: annotated before a crash
             return item
         assert self.store is not None, "DedupPipeline used before open_spider"
         store = self.store
@@ -136,7 +127,7 @@ class DedupPipeline:
                 if self.incremental:
                     store.note_article(url, digest, revision)
                     self.stats.inc_value("snapcrawl/dedup/unchanged")
-                    self._withhold(url, "unchanged since the last run")
+                    self._withhold(adapter)
                     raise DropItem("unchanged since the last run")
             else:
                 revision, previous_hash = (previous.revision or 1) + 1, previous.content_hash
@@ -158,12 +149,10 @@ class DedupPipeline:
         if self.policy == DROP:
             reason = f"{found.kind} duplicate of {found.duplicate_of}"
             self.stats.inc_value("snapcrawl/dedup/withheld/article")
-            self._withhold(url, reason)
+            self._withhold(adapter)
             raise DropItem(reason)
         return item
 
-    def _withhold(self, url: str, reason: str) -> None:
-        self._withheld[url] = reason
-        self._withheld.move_to_end(url)
-        if len(self._withheld) > WITHHELD_MEMORY:
-            self._withheld.popitem(last=False)
+    def _withhold(self, adapter: ItemAdapter) -> None:
+        """Count the link records that go unexported with their article (they are written from it)."""
+        self.stats.inc_value("snapcrawl/dedup/withheld/link", count_link_records(adapter.item, adapter))

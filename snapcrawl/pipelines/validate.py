@@ -16,26 +16,33 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.statscollectors import StatsCollector
 
-from snapcrawl.items import ArticleItem, LinkItem, RejectedItem
+from snapcrawl.exporters import article_written, count_link_records
+from snapcrawl.items import ArticleItem, RejectedItem
 from snapcrawl.schemas import SCHEMA_FILES, validator
 
 logger = logging.getLogger(__name__)
 
-#: the item class each record type's feed takes (FEEDS ``item_classes``); another class would be exported nowhere
-FEED_CLASSES: dict[str, type] = {"article": ArticleItem, "link": LinkItem}
+#: the item class each record type's feed takes (FEEDS ``item_classes``); another class would be exported nowhere.
+#: Link records are not items: the feeds write them from their article (snapcrawl/exporters.py).
+FEED_CLASSES: dict[str, type] = {"article": ArticleItem}
 MAX_ERRORS_KEPT = 20  # validation errors kept per rejected record
 WARN_FIRST = 10  # rejected records logged at WARNING; the rest at DEBUG (all are counted and exported)
 
 
 class ValidationPipeline:
     """Checks each record; an invalid one is replaced by a :class:`RejectedItem` (exported to
-    ``rejected.jsonl`` with its errors and page URL) and counted. Links of a rejected article
-    are rejected with it, so every exported link's ``from_url`` is an exported article."""
+    ``rejected.jsonl`` with its errors and page URL) and counted.
+
+    An article's link records are written from its ``related`` / ``more_in_category`` lists
+    (snapcrawl/exporters.py), whose entries the article schema checks with the same
+    definitions as the link schema; the fields a link record adds (``from_url``, ``list``,
+    ``position``) come from the valid article. So validating the article validates its link
+    records, and a rejected article keeps them inside its rejected record: every exported
+    link's ``from_url`` is an exported article."""
 
     def __init__(self, stats: StatsCollector) -> None:
         self.stats = stats
         self.validators: dict[str, Any] = {}
-        self.rejected_pages: set[str] = set()
         self.warned = 0
 
     @classmethod
@@ -47,55 +54,50 @@ class ValidationPipeline:
 
     def open_spider(self, spider: Any = None) -> None:
         self.validators = {t: validator(t) for t in SCHEMA_FILES}
-        self.rejected_pages = set()
         self.warned = 0
 
     def close_spider(self, spider: Any = None) -> None:
         if self.warned > WARN_FIRST:
             logger.warning("%d invalid records in all; only the first %d were logged", self.warned, WARN_FIRST)
-        self.rejected_pages.clear()
 
     def process_item(self, item: Any, spider: Any = None) -> Any:
         if isinstance(item, RejectedItem):
             return item
         adapter = ItemAdapter(item)
+        if article_written(item):
+            # re-extracted after a crash, its article line already exported (validated then; the
+            # dedup fields it carried are not recomputed): only its missing link records go out
+            self.stats.inc_value("snapcrawl/exported/link", count_link_records(item, adapter))
+            return item
         record_type = adapter.get("type")
         data = adapter.asdict()
         page_url = data.get("from_url") if record_type == "link" else data.get("url")
         check = self.validators.get(record_type or "")
         feed_class = FEED_CLASSES.get(record_type or "")
+        if record_type == "link":
+            why = "type: link records are written from their article's lists, not yielded as items"
+            return self.reject(record_type, page_url, [why], data)
         if check is None or feed_class is None:
-            known = ", ".join(SCHEMA_FILES)
+            known = ", ".join(FEED_CLASSES)
             return self.reject(record_type, page_url, [f"type: {record_type!r} is not a record type ({known})"], data)
         errors = sorted(check.iter_errors(data), key=lambda e: list(e.absolute_path))
         messages = [f"{'/'.join(map(str, e.absolute_path)) or '(record)'}: {e.message}" for e in errors]
         if not messages and not isinstance(item, feed_class):
             messages = [f"(record): a {type(item).__name__}, not {feed_class.__name__}: no feed takes it"]
-        if not messages and record_type == "link" and page_url in self.rejected_pages:
-            return self.reject(record_type, page_url, [f"from_url: its article {page_url} was rejected"], data, True)
         if messages:
-            if record_type == "article" and page_url:
-                self.rejected_pages.add(page_url)
             return self.reject(record_type, page_url, messages, data)
         self.stats.inc_value(f"snapcrawl/exported/{record_type}")
+        if record_type == "article":
+            self.stats.inc_value("snapcrawl/exported/link", count_link_records(item, adapter))
         return item
 
-    def reject(
-        self,
-        record_type: str | None,
-        page_url: str | None,
-        messages: list[str],
-        data: dict[str, Any],
-        follows_article: bool = False,
-    ) -> Any:
+    def reject(self, record_type: str | None, page_url: str | None, messages: list[str], data: dict[str, Any]) -> Any:
         """The RejectedItem for an invalid record, counted; logged at WARNING for the first few
-        invalid records (not for links that only follow their rejected article), then at DEBUG."""
+        invalid records, then at DEBUG."""
         self.stats.inc_value("snapcrawl/rejected")
         self.stats.inc_value(f"snapcrawl/rejected/{record_type}")
-        level = logging.DEBUG
-        if not follows_article:
-            self.warned += 1
-            level = logging.WARNING if self.warned <= WARN_FIRST else logging.DEBUG
+        self.warned += 1
+        level = logging.WARNING if self.warned <= WARN_FIRST else logging.DEBUG
         logger.log(level, "invalid %s record from %s rejected: %s", record_type, page_url, "; ".join(messages[:3]))
         kept = messages[:MAX_ERRORS_KEPT]
         if len(messages) > MAX_ERRORS_KEPT:

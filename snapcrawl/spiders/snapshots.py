@@ -264,8 +264,7 @@ class SnapshotsSpider(scrapy.Spider):
             hint = "" if response.meta.get(RENDERED) else "; built by JavaScript? crawl with -a render=1"
             self._fail(response.url, "incomplete_no_body", f"article page without body text{hint}")
         elif result.kind == ARTICLE and result.article is not None:
-            yield result.article
-            yield from result.links
+            yield result.article  # its link records are written from it by the feeds (snapcrawl/exporters.py)
         elif result.kind == EMPTY:
             self._fail(response.url, "empty_page", "empty page: no visible text")
         elif result.kind not in (LISTING,):
