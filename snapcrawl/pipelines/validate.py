@@ -9,8 +9,10 @@ validator draft; the contract wants the record kept, out of the clean files, in
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
+from fastjsonschema import JsonSchemaException
 from itemadapter import ItemAdapter
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
@@ -18,7 +20,7 @@ from scrapy.statscollectors import StatsCollector
 
 from snapcrawl.exporters import article_written, count_link_records
 from snapcrawl.items import ArticleItem, RejectedItem
-from snapcrawl.schemas import SCHEMA_FILES, validator
+from snapcrawl.schemas import SCHEMA_FILES, fast_validator, validator
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ class ValidationPipeline:
     def __init__(self, stats: StatsCollector) -> None:
         self.stats = stats
         self.validators: dict[str, Any] = {}
+        self.fast: dict[str, Callable[[Any], Any]] = {}
         self.warned = 0
 
     @classmethod
@@ -54,6 +57,7 @@ class ValidationPipeline:
 
     def open_spider(self, spider: Any = None) -> None:
         self.validators = {t: validator(t) for t in SCHEMA_FILES}
+        self.fast = {t: fast_validator(t) for t in SCHEMA_FILES}
         self.warned = 0
 
     def close_spider(self, spider: Any = None) -> None:
@@ -69,23 +73,37 @@ class ValidationPipeline:
             # dedup fields it carried are not recomputed): only its missing link records go out
             self.stats.inc_value("snapcrawl/exported/link", count_link_records(item, adapter))
             return item
-        record_type = adapter.get("type")
+        raw_type = adapter.get("type")
+        record_type = raw_type if isinstance(raw_type, str) else repr(raw_type)
         data = adapter.asdict()
         page_url = data.get("from_url") if record_type == "link" else data.get("url")
-        check = self.validators.get(record_type or "")
-        feed_class = FEED_CLASSES.get(record_type or "")
+        check = self.validators.get(record_type)
+        feed_class = FEED_CLASSES.get(record_type)
         if record_type == "link":
             why = "type: link records are written from their article's lists, not yielded as items"
             return self.reject(record_type, page_url, [why], data)
         if check is None or feed_class is None:
             known = ", ".join(FEED_CLASSES)
-            return self.reject(record_type, page_url, [f"type: {record_type!r} is not a record type ({known})"], data)
+            return self.reject(record_type, page_url, [f"type: {raw_type!r} is not a record type ({known})"], data)
+        try:
+            self.fast[record_type](data)
+        except JsonSchemaException:
+            pass  # invalid to the fast check: jsonschema below says why (and has the last word)
+        else:
+            return self.accept(item, adapter, record_type, feed_class)
         errors = sorted(check.iter_errors(data), key=lambda e: list(e.absolute_path))
+        if not errors:
+            self.stats.inc_value("snapcrawl/validate/fast_check_disagreed")
         messages = [f"{'/'.join(map(str, e.absolute_path)) or '(record)'}: {e.message}" for e in errors]
-        if not messages and not isinstance(item, feed_class):
-            messages = [f"(record): a {type(item).__name__}, not {feed_class.__name__}: no feed takes it"]
         if messages:
             return self.reject(record_type, page_url, messages, data)
+        return self.accept(item, adapter, record_type, feed_class)
+
+    def accept(self, item: Any, adapter: ItemAdapter, record_type: str, feed_class: type) -> Any:
+        """A valid record goes on if a feed takes its class; counted with the link records it carries."""
+        if not isinstance(item, feed_class):
+            why = f"(record): a {type(item).__name__}, not {feed_class.__name__}: no feed takes it"
+            return self.reject(record_type, adapter.get("url"), [why], adapter.asdict())
         self.stats.inc_value(f"snapcrawl/exported/{record_type}")
         if record_type == "article":
             self.stats.inc_value("snapcrawl/exported/link", count_link_records(item, adapter))
