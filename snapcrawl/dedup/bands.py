@@ -17,8 +17,9 @@ import numpy as np
 
 #: Documents one bucket holds at most: a bucket this full holds boilerplate, not stories.
 MAX_BUCKET = 1024
-#: Recent additions (document x band entries) kept in dicts before a bulk merge.
-MERGE_AT = 1_000_000
+#: Recent additions (document x band entries) kept in dicts before a bulk merge: ~10 MB of dicts
+#: at most (a crawl's memory stays flat), against ~8 MB copied per merge and band at a million documents.
+MERGE_AT = 100_000
 
 
 class BandIndex:
