@@ -8,11 +8,15 @@ Page classes add raw strings; the loaders normalise them. Context keys used by p
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+from itemadapter import ItemAdapter
 from itemloaders import ItemLoader
+from itemloaders.common import wrap_loader_context
 from itemloaders.processors import Identity, Join, MapCompose, TakeFirst
+from itemloaders.utils import arg_to_iter, get_func_args
 
 from snapcrawl.items import ArticleItem, LinkEntry, Snapshot
 from snapcrawl.processors import (
@@ -59,6 +63,85 @@ def load_link_entry(raw: dict[str, Any], context: dict[str, Any]) -> dict[str, A
             value = func(value, context) if wants_context else func(value)
         out[name] = value
     return out
+
+
+class FastLoader:
+    """The part of :class:`~itemloaders.ItemLoader` a page object uses (``add_value``,
+    ``get_output_value``, ``load_item``), applying the loader class's own declared processors.
+
+    Same values as the loader class would give: the processors are resolved once per class
+    and field exactly as ItemLoader resolves them, then called directly. An ItemLoader spends
+    most of each ``add_value`` looking them up again (item-field introspection, wrapping),
+    which cost ~15 % of extracting a profiled page.
+    """
+
+    __slots__ = ("_context", "_plan", "_values", "loader_class")
+
+    def __init__(self, loader_class: type[ItemLoader], **context: Any) -> None:
+        self.loader_class = loader_class
+        self._plan = _loader_plan(loader_class)
+        self._context = context
+        self._values: dict[str, list[Any]] = {}
+
+    def add_value(self, field_name: str, value: Any) -> None:
+        """Process ``value`` with the field's input processor and collect the result."""
+        if value is None:
+            return
+        steps, proc, _ = self._plan(field_name)
+        if steps is not None:  # a MapCompose: its functions applied in turn, flattening
+            values = arg_to_iter(value)
+            for func, wants_context in steps:
+                out: list[Any] = []
+                for v in values:
+                    out += arg_to_iter(func(v, loader_context=self._context) if wants_context else func(v))
+                values = out
+            processed: Any = values
+        else:
+            processed = wrap_loader_context(proc, self._context)(arg_to_iter(value))
+        if processed:
+            self._values.setdefault(field_name, [])
+            self._values[field_name] += arg_to_iter(processed)
+
+    def get_output_value(self, field_name: str) -> Any:
+        """The collected values through the field's output processor."""
+        out = self._plan(field_name)[2]
+        return wrap_loader_context(out, self._context)(self._values.get(field_name, []))
+
+    def load_item(self) -> Any:
+        """A new item of the loader's class holding every collected field (``None`` left out)."""
+        item = self.loader_class.default_item_class()
+        adapter = ItemAdapter(item)
+        for field_name in tuple(self._values):
+            value = self.get_output_value(field_name)
+            if value is not None:
+                adapter[field_name] = value
+        return item
+
+
+_Plan = Callable[[str], tuple[tuple[tuple[Any, bool], ...] | None, Any, Any]]
+_PLANS: dict[type[ItemLoader], _Plan] = {}
+
+
+def _loader_plan(loader_class: type[ItemLoader]) -> _Plan:
+    """Per field, memoised: (MapCompose steps or None, input processor, output processor)."""
+    plan = _PLANS.get(loader_class)
+    if plan is None:
+        plan = _PLANS[loader_class] = _new_plan(loader_class)
+    return plan
+
+
+def _new_plan(loader_class: type[ItemLoader]) -> _Plan:
+    probe = loader_class()
+
+    @cache
+    def plan(field_name: str) -> tuple[tuple[tuple[Any, bool], ...] | None, Any, Any]:
+        proc = probe.get_input_processor(field_name)
+        steps = None
+        if type(proc) is MapCompose and not proc.default_loader_context:
+            steps = tuple((f, "loader_context" in get_func_args(f)) for f in proc.functions)
+        return steps, proc, probe.get_output_processor(field_name)
+
+    return plan
 
 
 @cache

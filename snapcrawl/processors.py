@@ -265,14 +265,14 @@ def parse_datetime(
     text = normalize_space(raw)
     if not text:
         return None
+    m = _ABS_YMD_RE.search(text)  # first: the shape of nearly every date on aggregator pages
+    if m:
+        return _build(int(m["y"]), int(m["m"]), int(m["d"]), m.groupdict(), get_zone(tz))
     if not any(ch.isdigit() for ch in text) and not (
         _JUST_NOW_RE.search(text) or _REL_DAY_RE.search(text) or _REL_AGO_RE.search(text)
     ):
         return None
     zone = get_zone(tz)
-    m = _ABS_YMD_RE.search(text)
-    if m:
-        return _build(int(m["y"]), int(m["m"]), int(m["d"]), m.groupdict(), zone)
     for rx in (_EN_MDY_RE, _EN_DMY_RE):
         m = rx.search(text)
         if m:
@@ -343,7 +343,7 @@ def to_iso(dt: datetime | None) -> str | None:
     """ISO 8601 with its UTC offset and whole seconds, e.g. ``2024-09-24T15:46:00+08:00``."""
     if dt is None:
         return None
-    return dt.replace(microsecond=0).isoformat()
+    return (dt.replace(microsecond=0) if dt.microsecond else dt).isoformat()
 
 
 def iso_datetime(value: str | None, loader_context: Mapping[str, Any] | None = None) -> str | None:
@@ -393,12 +393,59 @@ def canonical_url(
     scheme and host, drops the default port, sorts the query (w3lib), and optionally turns
     a trailing ``index.html`` into the directory (only where a site profile says the site
     serves both as the same page).
+
+    Runs for every link of every list: links whose path is plain unreserved ASCII with no
+    query (most article links) take a fast path that canonicalises only the origin (cached)
+    and appends the path, which w3lib would leave unchanged; anything else goes through the
+    full, cached computation. Both give the same result (tests/test_processors.py checks).
     """
     if url is None:
         return None
     url = url.strip()
     if not url or url.startswith("#"):
         return None
+    tracking = tracking if isinstance(tracking, tuple) else tuple(tracking)
+    base = base or None
+    m = _FAST_ABS_RE.match(url)
+    if m is not None:
+        path = m.group(3) or "/"
+        if "/." not in path and (base is None or _parses(base)):
+            origin = _canonical_full(f"{m.group(1)}://{m.group(2)}/", None, (), False)
+            return _join_origin(origin, path, strip_index)
+    elif base is not None and _FAST_PATH_RE.match(url) and "/." not in url:
+        return _join_origin(_canonical_full("/", base, (), False), url, strip_index)
+    return _canonical_full(url, base, tracking, strip_index)
+
+
+#: An absolute http(s) URL with a plain host (and port) and a path of unreserved characters only.
+_FAST_ABS_RE = re.compile(r"(https?)://([A-Za-z0-9.-]+(?::[0-9]+)?)(/[A-Za-z0-9._~/-]*)?\Z", re.I)
+#: An absolute path (not ``//host``) of unreserved characters only.
+_FAST_PATH_RE = re.compile(r"/(?!/)[A-Za-z0-9._~/-]*\Z")
+
+
+@lru_cache(maxsize=256)
+def _parses(base: str) -> bool:
+    """Whether ``urljoin`` can read ``base`` (a malformed [IPv6] host makes it raise: no URL then)."""
+    try:
+        urlsplit(base)
+    except ValueError:
+        return False
+    return True
+
+
+def _join_origin(origin: str | None, path: str, strip_index: bool) -> str | None:
+    """``origin`` (a canonical ``scheme://host[:port]/``) with a plain path in place of its ``/``."""
+    if origin is None:
+        return None
+    if strip_index:
+        path = _INDEX_RE.sub("/", path)
+    return origin[:-1] + path
+
+
+@lru_cache(maxsize=16384)
+def _canonical_full(url: str, base: str | None, tracking: tuple[str, ...], strip_index: bool) -> str | None:
+    """:func:`canonical_url` the long way, for a stripped, non-empty ``url``; cached because the
+    same links recur on many pages (and twice on one page: article lists, then dated links)."""
     try:
         if base:
             url = urljoin(base, url)
@@ -420,7 +467,7 @@ def canonical_url(
     if strip_index:
         path = _INDEX_RE.sub("/", path)
     try:
-        return _canonical_tail(urlunsplit((scheme, netloc, path, parts.query, "")), tuple(tracking))
+        return _canonical_tail(urlunsplit((scheme, netloc, path, parts.query, "")), tracking)
     except ValueError:  # w3lib refuses what urlsplit let through (odd hosts): not a usable URL
         return None
 

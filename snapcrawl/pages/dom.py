@@ -273,7 +273,16 @@ def linearize(root: etree._Element) -> list[Line]:
 
 
 def element_text(el: etree._Element, sep: str = " ") -> str:
-    """Normalised visible text of one element, its lines joined by ``sep``."""
+    """Normalised visible text of one element, its lines joined by ``sep``.
+
+    A childless element (most paragraphs a profile selects) is one line of its own text:
+    read directly, what :func:`linearize` would give, without building the line.
+    """
+    if len(el) == 0:
+        tag = el.tag
+        if not isinstance(tag, str) or tag in SKIP_TAGS or tag == "br":
+            return ""
+        return normalize_space(el.text)
     return sep.join(line.text for line in linearize(el))
 
 

@@ -21,7 +21,7 @@ from scrapy.http import TextResponse
 from scrapy.utils.response import get_base_url
 
 from snapcrawl.items import ArticleItem, LinkItem
-from snapcrawl.loaders import ArticleLoader, SnapshotLoader, load_link_entry
+from snapcrawl.loaders import ArticleLoader, FastLoader, SnapshotLoader, load_link_entry
 from snapcrawl.pages import vocabulary as V
 from snapcrawl.pages.dom import HEADING_TAGS, Line, element_text, is_ancestor, linearize
 from snapcrawl.processors import (
@@ -121,25 +121,50 @@ class SnapshotPage:
         tracking: tuple[str, ...] = DEFAULT_TRACKING_PARAMS,
     ) -> None:
         self.response = response
-        self.profile = profile
         self.fetched_at = (fetched_at or datetime.now(timezone.utc)).replace(microsecond=0)
-        self.tz = profile.timezone if profile else DEFAULT_TZ
-        self.tracking = tuple(tracking) + (profile.tracking_params if profile else ())
-        self.strip_index = bool(profile and profile.strip_index_html)
-        self.url = canonical_url(response.url, tracking=self.tracking, strip_index=self.strip_index) or response.url
+        self._base_tracking = tuple(tracking)
         try:
             self.base_url = get_base_url(response)  # honours <base href>: relative links resolve against it
         except ValueError:  # a <base href> that is not a URL: fall back to the page's own
             self.base_url = response.url
+        self._use_profile(profile)
+
+    def _use_profile(self, profile: Profile | None) -> None:
+        """Everything that depends on the profile; the rest of the page is computed lazily."""
+        self.profile = profile
+        self.tz = profile.timezone if profile else DEFAULT_TZ
+        self.tracking = self._base_tracking + (profile.tracking_params if profile else ())
+        self.strip_index = bool(profile and profile.strip_index_html)
+        self.url = (
+            canonical_url(self.response.url, tracking=self.tracking, strip_index=self.strip_index) or self.response.url
+        )
         self._explain: dict[str, str] = {}
-        labels: dict[str, tuple[str, ...]] = dict(V.FIELD_LABELS)
-        if profile:
-            for fname, extra in profile.labels.items():
-                if fname in labels:
-                    labels[fname] = tuple(extra) + labels[fname]
-        self._labels = labels
-        self._label_re, self._label_owner = _compiled_labels(labels)
-        self._label_only_re = _compiled_label_only(self._label_re)
+        self._labels, self._label_re, self._label_owner, self._label_only_re = _labels_for(profile)
+        # per-page memos: a profile selector's values, a region's entries, a loaded list entry
+        self._selected: dict[tuple[str | None, str | None], list[str]] = {}
+        self._entries_memo: dict[tuple[etree._Element, ...], list[dict[str, Any]]] = {}
+        self._loaded_links: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def with_profile(self, profile: Profile | None) -> SnapshotPage:
+        """The same page read with ``profile``, sharing what does not depend on the profile.
+
+        For the spider, which reads ``meta`` of a profile-less page to pick the profile: the
+        parsed tree, its visible lines, ``<meta>`` and ``<title>`` (whatever this page has
+        computed so far), the base URL and the fetch time are reused, not recomputed. The
+        returned page is new (this one is left as it is) and behaves exactly like
+        ``SnapshotPage(response, profile, fetched_at=..., tracking=...)`` built with this
+        page's arguments. Pure: no I/O.
+        """
+        page = type(self).__new__(type(self))
+        page.response = self.response
+        page.fetched_at = self.fetched_at
+        page._base_tracking = self._base_tracking
+        page.base_url = self.base_url
+        page._use_profile(profile)
+        for name in _PROFILE_FREE:
+            if name in self.__dict__:
+                page.__dict__[name] = self.__dict__[name]
+        return page
 
     # ------------------------------------------------------------------ parsing basics
 
@@ -301,7 +326,17 @@ class SnapshotPage:
         return bool(normalize_space(el.text_content())) or el.find(".//a") is not None
 
     def _entries(self, region: list[etree._Element]) -> list[dict[str, Any]]:
-        """Split a list region into entries, whatever the markup (li, tr pairs, div, dl, or flat)."""
+        """Split a list region into entries, whatever the markup (li, tr pairs, div, dl, or flat).
+
+        Memoised per page: ``dated_links()`` reads again the regions ``lists`` already split.
+        """
+        key = tuple(region)
+        found = self._entries_memo.get(key)
+        if found is None:
+            found = self._entries_memo[key] = self._split_entries(region)
+        return found
+
+    def _split_entries(self, region: list[etree._Element]) -> list[dict[str, Any]]:
         # "加载更多" / "查看更多>>" links and pagers under a list are not entries
         container: list[etree._Element] = [el for el in region if not V.MORE_LINK_RE.match(_own_text(el))]
         # descend through single wrappers (div > ul > li ...)
@@ -340,23 +375,17 @@ class SnapshotPage:
         elements = [e for e in _select(self.root, rule.entries, None) if not isinstance(e, str)]
         if not elements:
             return None
-        entries = []
-        for el in elements:
 
-            def pick(css: str | None, node: etree._Element = el) -> str | None:
-                if not css:
-                    return None
-                val = normalize_space(" ".join(_node_text(n) for n in _select(node, css, None)))
-                return val or None
+        def texts(css: str | None) -> list[str | None]:
+            if not css:
+                return [None] * len(elements)
+            return [_nodes_text(nodes) or None for nodes in _select_in_each(elements, css)]
 
-            entries.append(
-                {
-                    "title": pick(rule.title),
-                    "url": pick(rule.url),
-                    "snippet": pick(rule.snippet),
-                    "date": pick(rule.date),
-                }
-            )
+        columns = [texts(css) for css in (rule.title, rule.url, rule.snippet, rule.date)]
+        entries: list[dict[str, Any]] = [
+            {"title": title, "url": url, "snippet": snippet, "date": date}
+            for title, url, snippet, date in zip(*columns, strict=True)
+        ]
         return _ListFound(lname, -1, "", None, entries=entries, elements=elements, rule=f"profile:css:{rule.entries}")
 
     @cached_property
@@ -653,14 +682,23 @@ class SnapshotPage:
         label = m.group("cjk") or m.group("latin")
         return bool(self._label_owner.get(re.sub(r"\s+", " ", label.lower())))
 
+    def _selected_texts(self, css: str | None, xpath: str | None) -> list[str]:
+        """Non-empty visible texts a profile selector picks on the page, computed once per page
+        (several fields often share one selector: ``div.info`` for category, date and source)."""
+        key = (css, xpath)
+        found = self._selected.get(key)
+        if found is None:
+            found = [t for t in (_node_text(n) for n in _select(self.root, css, xpath)) if t]
+            self._selected[key] = found
+        return list(found)
+
     def _profile_field(self, fname: str, multi: bool = False) -> tuple[str, str] | None:
         if not self.profile or fname not in self.profile.fields:
             return None
         rule: FieldRule = self.profile.fields[fname]
         # a selector may pick text/attributes (::text, @href) or whole elements: read an element's
         # visible text, never its HTML
-        values = [_node_text(n) for n in _select(self.root, rule.css, rule.xpath)]
-        values = [v for v in values if v]
+        values = self._selected_texts(rule.css, rule.xpath)
         if multi:  # body paragraphs: a metadata line picked by a broad selector is still metadata
             values = [v for v in values if not self._field_label_at_start(v)]
         if not values:
@@ -750,7 +788,7 @@ class SnapshotPage:
         ctx = {"tz": self.tz, "base_url": self.base_url, "tracking": self.tracking, "strip_index": self.strip_index}
         reference = captured or self.fetched_at
 
-        snap = SnapshotLoader(**ctx, reference=self.fetched_at)  # type: ignore[arg-type]
+        snap = FastLoader(SnapshotLoader, **ctx, reference=self.fetched_at)
         if captured_raw:
             snap.add_value("captured_at", captured_raw)
             snap.add_value("captured_at_raw", captured_raw)
@@ -782,7 +820,7 @@ class SnapshotPage:
             snap.add_value("collector", collector_host(disclaimer_text))
             ex["snapshot.collector"] = "host-in-disclaimer" if snap.get_output_value("collector") else "none"
 
-        loader = ArticleLoader(**ctx, reference=reference)  # type: ignore[arg-type]
+        loader = FastLoader(ArticleLoader, **ctx, reference=reference)
         loader.add_value("url", self.url)
         title, _, how = self.title_info
         loader.add_value("title", title)
@@ -824,16 +862,23 @@ class SnapshotPage:
         return item
 
     def _link_entry(self, e: dict[str, Any], reference: datetime, ctx: dict[str, Any]) -> dict[str, Any]:
-        return load_link_entry(
-            {
-                "title": e.get("title"),
-                "url": e.get("url"),
-                "snippet": e.get("snippet"),
-                "published_at": e.get("date"),
-                "published_at_raw": e.get("date"),
-            },
-            {**ctx, "reference": reference},
-        )
+        """One list entry normalised (a copy: memoised per page, as ``dated_links()`` loads the
+        article's list entries again)."""
+        key = (e.get("title"), e.get("url"), e.get("snippet"), e.get("date"), reference)
+        found = self._loaded_links.get(key)
+        if found is None:
+            found = load_link_entry(
+                {
+                    "title": e.get("title"),
+                    "url": e.get("url"),
+                    "snippet": e.get("snippet"),
+                    "published_at": e.get("date"),
+                    "published_at_raw": e.get("date"),
+                },
+                {**ctx, "reference": reference},
+            )
+            self._loaded_links[key] = found
+        return dict(found)
 
     def _category_fallback(self) -> tuple[str | None, str]:
         more = self.lists.get("more_in_category")
@@ -921,23 +966,41 @@ class SnapshotPage:
 
 # ---------------------------------------------------------------------- helpers
 
-_LABEL_CACHE: dict[int, tuple[re.Pattern[str], dict[str, str]]] = {}
+#: Names of the cached properties that do not depend on the profile (shared by ``with_profile``).
+_PROFILE_FREE = ("selector", "root", "body_el", "lines", "meta", "title_tag")
+
+_Labels = tuple[dict[str, tuple[str, ...]], re.Pattern[str], dict[str, str], re.Pattern[str]]
+#: id(profile) -> (profile, its labels): the profile is kept so its id cannot be reused while cached
+_PROFILE_LABELS: dict[int, tuple[Profile | None, _Labels]] = {}
 
 
-_LABEL_ONLY_CACHE: dict[int, re.Pattern[str]] = {}
+def _labels_for(profile: Profile | None) -> _Labels:
+    """(labels by field, label regex, label -> field, label-only regex) of a profile, built once
+    per profile: compiling them per page cost more than some pages' whole extraction."""
+    hit = _PROFILE_LABELS.get(id(profile))
+    if hit is not None and hit[0] is profile:
+        return hit[1]
+    labels: dict[str, tuple[str, ...]] = dict(V.FIELD_LABELS)
+    if profile:
+        for fname, extra in profile.labels.items():
+            if fname in labels:
+                labels[fname] = tuple(extra) + labels[fname]
+    label_re, owner, label_only_re = _compiled_labels(tuple(sorted(labels.items())))
+    if len(_PROFILE_LABELS) >= 256:  # profiles are few; a caller making them per page must not grow this
+        _PROFILE_LABELS.clear()
+    found: _Labels = (labels, label_re, owner, label_only_re)
+    _PROFILE_LABELS[id(profile)] = (profile, found)
+    return found
 
 
-def _compiled_labels(labels: dict[str, tuple[str, ...]]) -> tuple[re.Pattern[str], dict[str, str]]:
-    key = hash(tuple(sorted(labels.items())))
-    if key not in _LABEL_CACHE:
-        _LABEL_CACHE[key] = V.compile_labels(labels)
-        _LABEL_ONLY_CACHE[id(_LABEL_CACHE[key][0])] = V.compile_label_only(labels)
-    return _LABEL_CACHE[key]
-
-
-def _compiled_label_only(label_re: re.Pattern[str]) -> re.Pattern[str]:
-    """The label-only pattern compiled with the same label set (cached beside it)."""
-    return _LABEL_ONLY_CACHE[id(label_re)]
+@lru_cache(maxsize=64)
+def _compiled_labels(
+    items: tuple[tuple[str, tuple[str, ...]], ...],
+) -> tuple[re.Pattern[str], dict[str, str], re.Pattern[str]]:
+    """The label regex, label -> field map and label-only regex of one label set."""
+    labels = dict(items)
+    label_re, owner = V.compile_labels(labels)
+    return label_re, owner, V.compile_label_only(labels)
 
 
 def _anchors(el: etree._Element) -> list[etree._Element]:
@@ -1011,10 +1074,16 @@ _TOKEN_TITLE = frozenset({"t", "tt", "tit", "title", "bt", "headline", "name", "
 _BLOCKISH = frozenset(("p", "div", "li", "td", "dd", "section", "article", "ul", "ol", "table"))
 
 
+_CLASS_SPLIT_RE = re.compile(r"[\s_-]+")
+_RANK_RE = re.compile(r"\d{1,3}[.、]?")
+
+
 def _classes(el: etree._Element) -> set[str]:
     """Class tokens, also split on - and _ (``card-t`` / ``card-s`` name a title / snippet slot)."""
     raw = (el.get("class") or "").lower()
-    return set(raw.split()) | set(re.split(r"[\s_-]+", raw)) - {""}
+    if not raw:
+        return set()
+    return set(raw.split()) | set(_CLASS_SPLIT_RE.split(raw)) - {""}
 
 
 def _is_snippet_el(el: etree._Element) -> bool:
@@ -1033,7 +1102,11 @@ _BULLETS = "·•●○◆◇■□▪▫►▶➤*-–—|｜> "
 
 
 def _own_text(el: etree._Element) -> str:
-    return normalize_space(el.text_content()) if isinstance(el.tag, str) else ""
+    """Normalised text content; a childless element's is its ``.text`` (``text_content()`` runs
+    an XPath per call, and this runs on every element of every list entry)."""
+    if not isinstance(el.tag, str):
+        return ""
+    return normalize_space(el.text if len(el) == 0 else el.text_content())
 
 
 def _title_text(el: etree._Element) -> str:
@@ -1046,7 +1119,7 @@ def _rank_els(els: list[etree._Element]) -> set[etree._Element]:
     out = set()
     for el in els:
         for d in el.iter():
-            if isinstance(d.tag, str) and len(d) == 0 and re.fullmatch(r"\d{1,3}[.、]?", _own_text(d)):
+            if isinstance(d.tag, str) and len(d) == 0 and _RANK_RE.fullmatch(_own_text(d)):
                 out.add(d)
     return out
 
@@ -1234,6 +1307,96 @@ def _select(node: etree._Element | None, css: str | None, xpath: str | None) -> 
         return []
     result = _compiled(css, xpath)(node)
     return result if isinstance(result, list) else [result]
+
+
+def _select_in_each(elements: list[etree._Element], css: str) -> list[list[Any]]:
+    """``[_select(el, css, None) for el in elements]``, with one evaluation where that is the same.
+
+    A list's fields are picked inside each of its entries; running a selector per entry cost
+    most of a profiled page. A selector that is one step (``descendant-or-self::a[...]``, then
+    perhaps ``/text()`` or ``/@href``) matches a node whatever node it starts from (XPath
+    predicates never see the starting node), so it runs once from the entries' nearest common
+    ancestor and each match goes to every entry it lies in, in document order, as before.
+    """
+    if len(elements) < 2 or not _one_step(css):
+        return [_select(el, css, None) for el in elements]
+    scope = _common_ancestor(elements)
+    found = _compiled(css, None)(scope)
+    if not isinstance(found, list):
+        return [_select(el, css, None) for el in elements]
+    index = {el: i for i, el in enumerate(elements)}
+    out: list[list[Any]] = [[] for _ in elements]
+    for node in found:
+        if isinstance(node, str):
+            parent = getattr(node, "getparent", lambda: None)()
+            if parent is not None and getattr(node, "is_tail", False):
+                parent = parent.getparent()  # a tail text node belongs to the element's parent
+            if parent is None:
+                return [_select(el, css, None) for el in elements]
+        else:
+            parent = node
+        while parent is not None:
+            i = index.get(parent)
+            if i is not None:
+                out[i].append(node)
+            if parent is scope:
+                break
+            parent = parent.getparent()
+    return out
+
+
+def _common_ancestor(elements: list[etree._Element]) -> etree._Element:
+    """The deepest element holding all of ``elements`` (each element counts as holding itself)."""
+    first = elements[0]
+    parent = first.getparent()
+    if parent is not None and all(el.getparent() is parent for el in elements):
+        return parent  # the usual case: siblings
+    chain = [first, *first.iterancestors()]
+    for el in elements[1:]:
+        mine = {el, *el.iterancestors()}
+        while chain[0] not in mine:
+            chain.pop(0)
+    return chain[0]
+
+
+_ONE_STEP_TAIL_RE = re.compile(r"text\(\)|@[\w:.-]+|@\*")
+
+
+@lru_cache(maxsize=256)
+def _one_step(css: str) -> bool:
+    """Whether the CSS selector compiles to one ``descendant-or-self::`` step, plus perhaps
+    ``/text()`` or ``/@attr``: no combinator, no union (see :func:`_select_in_each`)."""
+    path = _compiled(css, None).path
+    if not path.startswith("descendant-or-self::"):
+        return False
+    steps: list[str] = []
+    depth, quote, start = 0, "", 0
+    for i, ch in enumerate(path):
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+        elif depth == 0 and ch == "|":
+            return False
+        elif depth == 0 and ch == "/":
+            steps.append(path[start:i])
+            start = i + 1
+    steps.append(path[start:])
+    if depth != 0 or quote:
+        return False
+    return len(steps) == 1 or (len(steps) == 2 and bool(_ONE_STEP_TAIL_RE.fullmatch(steps[1])))
+
+
+def _nodes_text(nodes: list[Any]) -> str:
+    """The selected nodes' visible texts joined by a space, normalised."""
+    if len(nodes) == 1:
+        return _node_text(nodes[0])  # already normalised
+    return normalize_space(" ".join(_node_text(n) for n in nodes))
 
 
 def _node_text(node: Any) -> str:

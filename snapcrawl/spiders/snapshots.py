@@ -229,7 +229,7 @@ class SnapshotsSpider(scrapy.Spider):
         page = SnapshotPage(response, self.forced_profile, fetched_at=fetched, tracking=self.tracking)
         profile = self.profile_for(response, page)
         if profile is not None and profile is not self.forced_profile:
-            page = SnapshotPage(response, profile, fetched_at=fetched, tracking=self.tracking)
+            page = page.with_profile(profile)  # reuses the parsed document
         return page, profile
 
     def parse(self, response: Response) -> Iterator[Any]:
