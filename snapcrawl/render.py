@@ -14,11 +14,19 @@ driver start to that first page too, so a crawl that renders nothing starts neit
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import socket
 from typing import Any
+from urllib.parse import urlsplit
 
 from scrapy.settings import BaseSettings
 from scrapy_playwright.page import PageMethod
 from scrapy_playwright.provider import PlaywrightBrowserProvider
+
+from snapcrawl.middlewares.safety import SAFE_SCHEMES, literal_ip, non_public_reason
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 #: Flags for a headless Chromium on a server: no sandbox (root in containers), no GPU, and no
@@ -51,7 +59,7 @@ def playwright_settings(settings: BaseSettings) -> dict[str, Any]:
         "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": int(timeout_s * 1000),
         # a page per concurrent request of one site is plenty; Chromium pages cost ~50 MiB each
         "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": max(1, settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN", 4)),
-        "PLAYWRIGHT_ABORT_REQUEST": "snapcrawl.render.skip_heavy_resource",
+        "PLAYWRIGHT_ABORT_REQUEST": RenderedRequestGuard(settings.getbool("SNAPCRAWL_ALLOW_PRIVATE_NETWORKS", False)),
     }
 
 
@@ -69,8 +77,72 @@ def render_meta(wait_s: float = 0.0) -> dict[str, Any]:
 
 
 def skip_heavy_resource(request: Any) -> bool:
-    """PLAYWRIGHT_ABORT_REQUEST hook: images, video and fonts are never downloaded by the browser."""
+    """Images, video and fonts are never downloaded by the browser."""
     return str(getattr(request, "resource_type", "")) in SKIPPED_RESOURCES
+
+
+class RenderedRequestGuard:
+    """PLAYWRIGHT_ABORT_REQUEST hook: what Chromium may fetch while it renders a page.
+
+    The page itself came through Scrapy and :class:`~snapcrawl.middlewares.safety.NetworkSafetyMiddleware`;
+    the scripts, frames and XHRs it asks for go straight from the browser and would bypass that
+    check. So the browser gets the same rule: requests to the rendered page's own host are
+    allowed (that host was vetted), others only over http(s) to a host whose addresses are all
+    public (``SNAPCRAWL_ALLOW_PRIVATE_NETWORKS`` lifts this, as for Scrapy's requests). Heavy
+    resources (images, media, fonts) are never fetched. Refusals are logged once per host.
+    """
+
+    def __init__(self, allow_private: bool = False) -> None:
+        self.allow_private = allow_private
+        self._verdicts: dict[str, str | None] = {}  # host -> why it is refused (None: allowed)
+
+    async def __call__(self, request: Any) -> bool:
+        if skip_heavy_resource(request):
+            return True
+        parts = urlsplit(str(request.url))
+        if parts.scheme in ("data", "blob", "about"):
+            return False  # no network involved
+        if parts.scheme not in SAFE_SCHEMES:
+            return self._refused(request.url, f"scheme {parts.scheme!r}")
+        host = (parts.hostname or "").lower()
+        if self.allow_private or not host or host == _page_host(request):
+            return False
+        if host not in self._verdicts:
+            self._verdicts[host] = await _private_reason(host, parts.port)
+        reason = self._verdicts[host]
+        return False if reason is None else self._refused(request.url, reason)
+
+    def _refused(self, url: str, why: str) -> bool:
+        logger.info("rendering: browser request not made: %s (%s)", url, why)
+        return True
+
+
+def _page_host(request: Any) -> str | None:
+    """Host of the page being rendered (the top frame's URL; the request's own for the page itself)."""
+    try:
+        if request.is_navigation_request() and request.frame.parent_frame is None:
+            return (urlsplit(str(request.url)).hostname or "").lower()  # the page's own navigation
+        return (urlsplit(str(request.frame.page.url)).hostname or "").lower()
+    except Exception:  # a service worker's request has no frame: judged on its own address
+        return None
+
+
+async def _private_reason(host: str, port: int | None) -> str | None:
+    """Why ``host`` is off limits (it is, or resolves to, a non-public address), None if public."""
+    ip = literal_ip(host)
+    if ip is not None:
+        addresses = [ip]
+    else:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port or 80, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            return f"cannot resolve {host}: {exc}"
+        addresses = [a for a in (literal_ip(str(info[4][0])) for info in infos) if a is not None]
+    for address in addresses:
+        reason = non_public_reason(address)
+        if reason is not None:
+            return f"{host}, a {reason} address" if ip is not None else f"{host} resolves to {address}, {reason}"
+    return None
 
 
 class LazyBrowserProvider(PlaywrightBrowserProvider):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import http.server
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -182,3 +184,56 @@ def test_incomplete_start_page_is_fetched_again_through_chromium(
     assert result.returncode == 0, result.stderr[-3000:]
     assert_js_articles_complete(result, js_site, js_server.url)
     assert stats(result)["snapcrawl/render/refetched_incomplete"] == len(js_site.js_article_paths())
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """A server on another private host that a hostile page points the browser at."""
+
+    seen: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        type(self).seen.append(self.path)
+        body = b"document.body.insertAdjacentHTML('beforeend', '<p>INTRANET-SECRET</p>')"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/javascript")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_rendered_page_cannot_reach_other_private_hosts(tmp_path: Path, js_site: Site) -> None:
+    # The rendered page may fetch from its own (vetted) host, which builds its body; a script it
+    # asks for on another private address (an intranet service, a cloud metadata endpoint) is
+    # refused by the browser as Scrapy's own requests are, unless private networks are allowed.
+    intranet = http.server.ThreadingHTTPServer(("127.0.0.2", 0), _Recorder)
+    threading.Thread(target=intranet.serve_forever, daemon=True).start()
+    site = build_site(variant="js")
+    path = site.js_article_paths()[0]
+    page = site.pages[path]
+    tag = f'<script src="http://127.0.0.2:{intranet.server_address[1]}/probe.js"></script></body>'.encode()
+    site.pages[path] = replace(page, body=page.body.replace(b"</body>", tag, 1))
+    try:
+        with SampleServer(site) as srv:
+            one = {"DEPTH_LIMIT": "1"}
+            guarded, _ = monitored_crawl(tmp_path / "guarded", srv.url + path, "-a", "render=1", settings=one)
+            assert guarded.returncode == 0, guarded.stderr[-3000:]
+            assert _Recorder.seen == []
+            article = next(a for a in guarded.records("articles") if a["url"] == srv.url + path)
+            assert article["body"] == "\n\n".join(site.expected(path, srv.url)["body"])  # own host: allowed
+            assert "INTRANET-SECRET" not in article["body"]
+            assert f"browser request not made: http://127.0.0.2:{intranet.server_address[1]}/probe.js" in guarded.stderr
+            # the operator's switch lifts it, as for Scrapy's requests
+            allowed, _ = monitored_crawl(
+                tmp_path / "allowed",
+                srv.url + path,
+                "-a",
+                "render=1",
+                settings={**one, "SNAPCRAWL_ALLOW_PRIVATE_NETWORKS": "1"},
+            )
+            assert allowed.returncode == 0, allowed.stderr[-3000:]
+            assert _Recorder.seen == ["/probe.js"]  # the browser made the request this time
+    finally:
+        intranet.shutdown()
