@@ -248,6 +248,15 @@ def test_pause_then_resume_exports_every_record_once(
     report = json.loads((final / "report.json").read_text(encoding="utf-8"))
     assert report["resume"]["session"] == 2 and report["resume"]["recovered_from_crash"] is False
     assert report["records"]["articles"] == len(reference.records["articles"])
+    # page counters span both sessions: the uninterrupted crawl's figures, plus the second
+    # session's robots.txt
+    pages = report["pages"]
+    want = json.loads((published_dir(reference.workdir) / "report.json").read_text(encoding="utf-8"))["pages"]
+    assert pages["fetched"] == want["fetched"] + 1, (pages, want)
+    assert pages["by_status"] == {**want["by_status"], "200": want["by_status"]["200"] + 1}
+    for kind in ("article", "listing", "empty", "failed"):
+        assert pages[kind] == want[kind] > 0 or kind == "empty", (kind, pages, want)
+    assert report["duration_s"] >= 30 * DELAY  # both sessions' time
 
 
 @pytest.mark.slow

@@ -85,8 +85,29 @@ def _json_safe(value: Any) -> Any:
     return str(value)
 
 
+#: Counters a paused / killed JOBDIR run carries into its next session (file in the JOBDIR).
+CARRY_FILE = "snapcrawl.report-counters.json"
+#: Scrapy / snapcrawl stats the report reads whose values a resumed run adds up over its sessions.
+CARRIED_STATS = (
+    "retry/count",
+    "scheduler/dequeued",
+    "snapcrawl/pages/article",
+    "snapcrawl/pages/listing",
+    "snapcrawl/pages/empty",
+    "snapcrawl/pages/robots_forbidden",
+    *(f"snapcrawl/dedup/{kind}" for kind in DEDUP_KINDS),
+)
+CARRY_EVERY_S = 30.0  # a killed session loses at most this much of its page counters
+
+
 class RunReport:
-    """Collects per-record and per-page figures while the crawl runs; builds the report at the end."""
+    """Collects per-record and per-page figures while the crawl runs; builds the report at the end.
+
+    A run resumed from a ``JOBDIR`` spans several processes: its records are counted from the
+    feed files, its failed pages come from the failure log, and its page counters (statuses,
+    page kinds, retries, duplicates, duration) from :data:`CARRY_FILE`, written at each
+    session's close and every :data:`CARRY_EVERY_S` seconds.
+    """
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -103,6 +124,11 @@ class RunReport:
         self.report: dict[str, Any] | None = None
         self.extra: dict[str, Any] = {}  # sections other components add (monitors, ...)
         self.finished = False
+        self.carried_status: Counter[str] = Counter()  # from earlier sessions of a resumed run
+        self.carried_stats: Counter[str] = Counter()
+        self.carried_duration = 0.0
+        self.carry_path: Path | None = None
+        self.carried_at = 0.0
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RunReport:
@@ -124,6 +150,51 @@ class RunReport:
         run = get_run(self.crawler, spider.name)
         if run.local and run.partial_dir.is_dir():
             self._count_existing(run.partial_dir)
+        jobdir = self.crawler.settings.get("JOBDIR")
+        if jobdir:
+            self.carry_path = Path(jobdir) / CARRY_FILE
+            self._load_carried(run.run_id)
+
+    def _load_carried(self, run_id: str) -> None:
+        assert self.carry_path is not None
+        try:
+            state = json.loads(self.carry_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            logger.warning("resumed run: cannot read %s (%s); page counters start afresh", self.carry_path, exc)
+            return
+        if not isinstance(state, dict) or state.get("run_id") != run_id:
+            return  # an earlier, published run's counters
+        self.carried_status.update({str(k): int(v) for k, v in (state.get("by_status") or {}).items()})
+        self.carried_stats.update({str(k): int(v) for k, v in (state.get("stats") or {}).items()})
+        self.carried_duration = float(state.get("duration_s") or 0.0)
+        self.started_at = datetime.fromisoformat(state.get("started_at") or self.started_at.isoformat())
+
+    def save_carried(self, force: bool = False) -> None:
+        """Write this run's page counters so far to the JOBDIR (atomically), for the next session."""
+        if self.carry_path is None or not self.carry_path.parent.is_dir():
+            return
+        now = time.monotonic()
+        if not force and now - self.carried_at < CARRY_EVERY_S:
+            return
+        self.carried_at = now
+        stats = self.crawler.stats
+        assert stats is not None
+        s = stats.get_stats()
+        state = {
+            "run_id": get_run(self.crawler).run_id,
+            "started_at": self.started_at.isoformat(),
+            "duration_s": self.carried_duration + (now - self.started),
+            "by_status": dict(self.carried_status + self.status),
+            "stats": {k: int(s.get(k, 0)) + self.carried_stats[k] for k in CARRIED_STATS},
+        }
+        tmp = self.carry_path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps(state), encoding="utf-8")
+            tmp.replace(self.carry_path)
+        except OSError as exc:
+            logger.warning("cannot save the run's page counters to %s: %s", self.carry_path, exc)
 
     def _count_existing(self, folder: Path) -> None:
         """A resumed run appends to its partial folder: count what is already there, so the
@@ -148,6 +219,8 @@ class RunReport:
 
     def response_received(self, response: Response, request: Request, spider: Any = None) -> None:
         self.status[str(response.status)] += 1
+        if self.carry_path is not None:
+            self.save_carried()
 
     def item_scraped(self, item: Any, response: Any = None, spider: Any = None) -> None:
         adapter = ItemAdapter(item)
@@ -190,6 +263,7 @@ class RunReport:
 
     def spider_closed(self, spider: Any, reason: str) -> None:
         self.close(spider, reason)
+        self.save_carried(force=True)
 
     def close(self, spider: Any, reason: str) -> dict[str, Any]:
         """The report as of the spider's close (built once; monitors call this too)."""
@@ -200,9 +274,12 @@ class RunReport:
     def build(self, spider: Any, reason: str) -> dict[str, Any]:
         stats = self.crawler.stats
         assert stats is not None
-        s = stats.get_stats()
-        duration = max(time.monotonic() - self.started, 1e-6)
-        fetched = sum(self.status.values())
+        s = dict(stats.get_stats())
+        for key, value in self.carried_stats.items():  # earlier sessions of a resumed run
+            s[key] = int(s.get(key, 0)) + value
+        status = self.status + self.carried_status
+        duration = max(time.monotonic() - self.started + self.carried_duration, 1e-6)
+        fetched = sum(status.values())
         failures = sorted(getattr(spider, "failures", {}).values(), key=lambda f: f["url"])
         by_type: Counter[str] = Counter(f["error"] for f in failures)
         spider_exceptions = {
@@ -235,7 +312,7 @@ class RunReport:
             "finish_reason": reason,
             "pages": {
                 "fetched": fetched,
-                "by_status": dict(sorted(self.status.items())),
+                "by_status": dict(sorted(status.items())),
                 "retried": int(s.get("retry/count", 0)),
                 "article": int(s.get("snapcrawl/pages/article", 0)),
                 "listing": int(s.get("snapcrawl/pages/listing", 0)),
