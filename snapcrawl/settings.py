@@ -76,6 +76,7 @@ EXTENSIONS = {
     "snapcrawl.extensions.publish.RunPublisher": 700,
     "snapcrawl.extensions.journal.CrawlJournal": 800,  # JOBDIR crash safety; closes after the publisher
     "snapcrawl.extensions.lock.JobLockExtension": 900,  # released after the publisher's engine_stopped
+    "snapcrawl.extensions.gctune.GcFreeze": 950,  # start-up objects out of the collector's scans
 }
 
 SNAPCRAWL_EXPORT_URI = os.environ.get("SNAPCRAWL_EXPORT_URI", "exports")
