@@ -159,6 +159,16 @@ def similarity(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.count_nonzero(a == b)) / float(a.size)
 
 
+def similarities(signature: np.ndarray, stored: list[bytes]) -> np.ndarray:
+    """:func:`similarity` of ``signature`` with each stored signature (bytes as :func:`to_bytes` writes)."""
+    if not stored:
+        return np.empty(0)
+    if any(len(b) != signature.size * 4 for b in stored):  # not this layout's: compare one by one
+        return np.array([similarity(signature, from_bytes(b)) if len(b) == signature.size * 4 else 0.0 for b in stored])
+    matrix = np.frombuffer(b"".join(stored), dtype="<u4").reshape(len(stored), -1)
+    return np.count_nonzero(matrix == signature.astype("<u4", copy=False), axis=1) / float(signature.size)
+
+
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
     """Exact Jaccard similarity of two shingle sets (for evaluation)."""
     if a.size == 0 and b.size == 0:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from snapcrawl.dedup.bands import BandIndex
-from snapcrawl.dedup.minhash import Layout, Signer, from_bytes, similarity, to_bytes
+from snapcrawl.dedup.minhash import Layout, Signer, similarities, to_bytes
 from snapcrawl.dedup.store import ARTICLE, EXACT, NEAR, Assignment, Doc, PageState, StateError, StateStore
 
 logger = logging.getLogger(__name__)
@@ -235,14 +235,21 @@ class SQLiteStore(StateStore):
                 best: tuple[float, int, str, str] | None = None
                 marks = ",".join("?" * len(candidates))
                 rows = db.execute(
-                    f"SELECT n, sig, cluster, root_url FROM docs WHERE sig IS NOT NULL AND n IN ({marks})",
+                    f"SELECT n, sig FROM docs WHERE sig IS NOT NULL AND n IN ({marks})",
                     sorted(candidates),
-                )
-                for cn, csig, ccluster, croot in rows:
-                    sim = similarity(doc.signature, from_bytes(csig))
+                ).fetchall()
+                # all candidates at once: on template-heavy sites a document has hundreds of
+                # band-sharing candidates, and a Python loop per candidate dominated the cost
+                sims = similarities(doc.signature, [sig for _, sig in rows])
+                for (cn, _), sim in zip(rows, sims.tolist(), strict=True):
                     # most similar wins; on a tie the earliest indexed document
                     if sim >= threshold and (best is None or sim > best[0] or (sim == best[0] and cn < best[1])):
-                        best = (sim, cn, ccluster, croot)
+                        best = (sim, cn, "", "")
+                if best is not None:
+                    ccluster, croot = db.execute(
+                        "SELECT cluster, root_url FROM docs WHERE n = ?", (best[1],)
+                    ).fetchone()
+                    best = (best[0], best[1], ccluster, croot)
                 if best is not None:
                     db.execute(
                         "UPDATE docs SET cluster = ?, root_url = ?, kind = ? WHERE n = ?", (best[2], best[3], NEAR, n)
