@@ -31,6 +31,7 @@ from types import TracebackType
 
 CONF = """\
 {user}worker_processes {workers};
+worker_rlimit_nofile 65536;
 pid {tmp}/nginx.pid;
 error_log {tmp}/error.log warn;
 events {{ worker_connections 1024; }}
@@ -48,7 +49,9 @@ http {{
     tcp_nopush on;
     keepalive_timeout 65;
     keepalive_requests 1000000;
-    open_file_cache max=100000 inactive=120s;
+    # cached descriptors count against the open-file limit: with one per page of a 20,000-page
+    # site, nginx hit a 20,000 limit and answered 500 near the end of a crawl
+    open_file_cache max=4096 inactive=120s;
     server {{
         listen {host}:{port} backlog=1024;
         root {root};

@@ -293,6 +293,9 @@ def verdict(
                 f"WARNING {r.name}: fetched {len(r.paths)} distinct paths; missing {len(missing)} "
                 f"(e.g. {sorted(missing)[:3]}), unexpected {len(extra)} (e.g. {sorted(extra)[:3]})"
             )
+        errors = {code: n for code, n in r.status_counts.items() if not code.startswith("2")}
+        if errors:  # the server failed some requests: the two crawlers did not do the same work
+            lines.append(f"WARNING {r.name}: the server answered {errors}")
         if r.returncode != 0:
             lines.append(f"WARNING {r.name}: exit code {r.returncode}; stderr tail:\n{r.stderr_tail[-1500:]}")
     bare, full = runs.get("bare"), runs.get("snapcrawl")
