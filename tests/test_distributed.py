@@ -20,6 +20,7 @@ from snapcrawl.sample.server import SampleServer
 from snapcrawl.sample.site import Site
 from tests.conftest import FAST, ROOT, SCRAPY
 from tests.dedup_helpers import redis_server
+from tests.test_exports import SlowServer
 
 
 @pytest.fixture
@@ -55,6 +56,14 @@ def start_worker(tmp_path: Path, redis_url: str, worker: str, **settings: str) -
         text=True,
         env={**os.environ, "SNAPCRAWL_WORKER_ID": worker},
     )
+
+
+@pytest.fixture(scope="module")
+def server(site: Site) -> Iterator[SampleServer]:
+    """The sample site answering each request after 0.3 s: at full speed one worker crawls all 87
+    pages before the other has finished starting, and the split this test checks never happens."""
+    with SlowServer(site, delay=0.3) as srv:
+        yield srv
 
 
 def records(run_dir: Path, name: str) -> list[dict[str, Any]]:
