@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from snapcrawl.sample.server import SampleServer
+from snapcrawl.sample.server import SampleServer, _Handler
 from snapcrawl.sample.site import Site, build_site
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,3 +102,23 @@ def full_crawl(tmp_path_factory: pytest.TempPathFactory, site: Site) -> Iterator
     with SampleServer(site) as srv:
         result = run_crawl(tmp, start_urls=srv.url + "/")
         yield result, srv
+
+
+class _SlowHandler(_Handler):
+    def _respond(self, send_body: bool) -> None:
+        delay = float(getattr(self.server.owner, "delay", 0.0))  # type: ignore[attr-defined]
+        if delay:
+            time.sleep(delay)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the crawler was killed mid-response
+            super()._respond(send_body)
+
+
+class SlowServer(SampleServer):
+    """The sample site answering every request after ``delay`` seconds (0: full speed; settable
+    while it runs), so a crawl can be caught mid-way or shared by several workers."""
+
+    handler_class = _SlowHandler
+
+    def __init__(self, site: Site, delay: float = 0.0) -> None:
+        self.delay = delay
+        super().__init__(site)

@@ -21,10 +21,10 @@ from snapcrawl.extensions.journal import JOURNAL_NAME, JournalError, read_journa
 from snapcrawl.feedstorage import cut_torn_tail
 from snapcrawl.run import RUN_ID_FILE
 from snapcrawl.sample.site import build_site
+from tests.conftest import SlowServer
 from tests.test_resume import (
     DELAY,
     Reference,
-    SlowServer,
     assert_same_records,
     exported,
     partial_dirs,

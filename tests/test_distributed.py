@@ -18,9 +18,8 @@ import redis
 from snapcrawl.distributed import Keys, enqueue
 from snapcrawl.sample.server import SampleServer
 from snapcrawl.sample.site import Site
-from tests.conftest import FAST, ROOT, SCRAPY
+from tests.conftest import FAST, ROOT, SCRAPY, SlowServer
 from tests.dedup_helpers import redis_server
-from tests.test_exports import SlowServer
 
 
 @pytest.fixture

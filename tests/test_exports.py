@@ -18,9 +18,9 @@ from urllib.parse import urlparse
 import pytest
 from scrapy.extensions.feedexport import BlockingFeedStorage
 
-from snapcrawl.sample.server import SampleServer, _Handler
+from snapcrawl.sample.server import SampleServer
 from snapcrawl.sample.site import Page, Site, build_site
-from tests.conftest import FAST, ROOT, SCRAPY, CrawlResult, run_crawl
+from tests.conftest import FAST, ROOT, SCRAPY, CrawlResult, SlowServer, run_crawl
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
@@ -37,22 +37,6 @@ def _untitled(site: Site, path: str) -> None:
     stripped = re.sub(r"<title>.*?</title>", "<title></title>", stripped)
     assert stripped != html
     site.pages[path] = Page(page.status, {"Content-Type": page.headers["Content-Type"]}, stripped.encode("utf-8"))
-
-
-class _SlowHandler(_Handler):
-    def _respond(self, send_body: bool) -> None:
-        time.sleep(self.server.owner.delay)  # type: ignore[attr-defined]
-        super()._respond(send_body)
-
-
-class SlowServer(SampleServer):
-    """The sample site answering every request after ``delay`` seconds, so a crawl can be caught mid-way."""
-
-    handler_class = _SlowHandler
-
-    def __init__(self, site: Site, delay: float) -> None:
-        self.delay = delay
-        super().__init__(site)
 
 
 # ---------------------------------------------------------------------------------------- rejected

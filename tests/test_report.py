@@ -14,8 +14,7 @@ import pytest
 from snapcrawl.extensions.report import ALL_FILL_FIELDS, RunReport, summary, uncounted_spider_exceptions
 from snapcrawl.sample.server import SampleServer
 from snapcrawl.sample.site import Site
-from tests.conftest import CrawlResult, run_crawl
-from tests.test_exports import SlowServer
+from tests.conftest import CrawlResult, SlowServer, run_crawl
 
 
 def _fill(articles: list[dict[str, Any]]) -> dict[str, float | None]:

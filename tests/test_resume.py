@@ -8,7 +8,6 @@ and (for a clean pause) fetch no page more often than it did.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import signal
 import subprocess
@@ -22,9 +21,9 @@ from typing import Any
 import pytest
 
 from snapcrawl.extensions.journal import JOURNAL_NAME, record_key
-from snapcrawl.sample.server import SampleServer, _Handler
+from snapcrawl.sample.server import SampleServer
 from snapcrawl.sample.site import build_site
-from tests.conftest import FAST, ROOT, SCRAPY
+from tests.conftest import FAST, ROOT, SCRAPY, SlowServer
 
 # Timing: ~87 requests, 4 at a time, DELAY seconds each -> a crawl of ~2-3 s after start-up.
 DELAY = 0.1
@@ -33,22 +32,6 @@ VOLATILE = frozenset({"fetched_at"})
 # Which copy of a story is "first seen" depends on crawl order, which an interruption changes.
 DEDUP_FIELDS = frozenset({"cluster_id", "duplicate_of", "duplicate_kind"})
 FEEDS = ("articles", "links", "rejected")
-
-
-class _SlowHandler(_Handler):
-    def do_GET(self) -> None:
-        delay = float(getattr(self.server.owner, "delay", 0.0))
-        if delay:
-            time.sleep(delay)
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the crawler was killed mid-response
-            super().do_GET()
-
-
-class SlowServer(SampleServer):
-    """The sample site with every GET held back ``delay`` seconds (0 serves at full speed)."""
-
-    handler_class = _SlowHandler
-    delay = 0.0
 
 
 @dataclass
