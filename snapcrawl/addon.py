@@ -25,7 +25,7 @@ FEED_FILES: tuple[tuple[str, str, dict[str, bool]], ...] = (
 )
 
 
-def _check_setting(settings: BaseSettings, name: str, kind: type, **bounds: Any) -> None:
+def check_setting(settings: BaseSettings, name: str, kind: type, **bounds: Any) -> None:
     """Fail at start with a clear message naming a bad SNAPCRAWL_* value."""
     raw = settings.get(name)
     if raw is None:
@@ -36,6 +36,8 @@ def _check_setting(settings: BaseSettings, name: str, kind: type, **bounds: Any)
         raise SettingError(f"setting {name}={raw!r}: expected {kind.__name__}") from None
     lo, hi = bounds.get("lo"), bounds.get("hi")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
+        if hi is None:
+            raise SettingError(f"setting {name}={raw!r}: must be {lo} or more")
         raise SettingError(f"setting {name}={raw!r}: must be between {lo} and {hi}")
 
 
@@ -47,17 +49,17 @@ class SnapcrawlAddon:
     """Derives FEEDS, USER_AGENT and friends from ``SNAPCRAWL_*`` settings."""
 
     def update_settings(self, settings: BaseSettings) -> None:
-        _check_setting(settings, "SNAPCRAWL_EXPORT_GZIP", bool)
-        _check_setting(settings, "SNAPCRAWL_PROGRESS_INTERVAL", float, lo=0)
-        _check_setting(settings, "SNAPCRAWL_NEAR_DUP_THRESHOLD", float, lo=0.05, hi=1.0)
-        _check_setting(settings, "SNAPCRAWL_RETRY_AFTER_MAX", float, lo=0)
-        _check_setting(settings, "SNAPCRAWL_RENDER_WAIT", float, lo=0)
-        _check_setting(settings, "SNAPCRAWL_RENDER_TIMEOUT", float, lo=1)
-        _check_setting(settings, "SNAPCRAWL_MONITORS_ENABLED", bool)
-        _check_setting(settings, "SNAPCRAWL_MONITOR_MIN_ARTICLES", int, lo=0)
-        _check_setting(settings, "SNAPCRAWL_MONITOR_FILL_MIN_ARTICLES", int, lo=1)
+        check_setting(settings, "SNAPCRAWL_EXPORT_GZIP", bool)
+        check_setting(settings, "SNAPCRAWL_PROGRESS_INTERVAL", float, lo=0)
+        check_setting(settings, "SNAPCRAWL_NEAR_DUP_THRESHOLD", float, lo=0.05, hi=1.0)
+        check_setting(settings, "SNAPCRAWL_RETRY_AFTER_MAX", float, lo=0)
+        check_setting(settings, "SNAPCRAWL_RENDER_WAIT", float, lo=0)
+        check_setting(settings, "SNAPCRAWL_RENDER_TIMEOUT", float, lo=1)
+        check_setting(settings, "SNAPCRAWL_MONITORS_ENABLED", bool)
+        check_setting(settings, "SNAPCRAWL_MONITOR_MIN_ARTICLES", int, lo=0)
+        check_setting(settings, "SNAPCRAWL_MONITOR_FILL_MIN_ARTICLES", int, lo=1)
         for rate in ("MAX_ERROR_RATE", "MAX_REJECTED_RATE", "MAX_FILL_DROP"):
-            _check_setting(settings, f"SNAPCRAWL_MONITOR_{rate}", float, lo=0, hi=1)
+            check_setting(settings, f"SNAPCRAWL_MONITOR_{rate}", float, lo=0, hi=1)
         self._feeds(settings)
         self._user_agent(settings)
         self._profile_slots(settings)
@@ -110,7 +112,7 @@ class SnapcrawlAddon:
 
         if not is_distributed(settings):
             return
-        _check_setting(settings, "SNAPCRAWL_REDIS_IDLE_TIMEOUT", float, lo=0)
+        check_setting(settings, "SNAPCRAWL_REDIS_IDLE_TIMEOUT", float, lo=0)
         for name, value in scrapy_redis_settings(settings).items():
             if (settings.getpriority(name) or 0) < 20:
                 settings.set(name, value, priority="addon")

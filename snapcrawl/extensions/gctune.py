@@ -26,7 +26,7 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
-from snapcrawl.addon import SettingError
+from snapcrawl.addon import check_setting
 
 logger = logging.getLogger(__name__)
 
@@ -43,14 +43,8 @@ class GcFreeze:
         settings = crawler.settings
         if not settings.getbool("SNAPCRAWL_GC_FREEZE", True):
             raise NotConfigured("SNAPCRAWL_GC_FREEZE is off")
-        try:
-            threshold = settings.getint("SNAPCRAWL_GC_THRESHOLD", 0)
-        except ValueError:
-            raise SettingError(
-                f"setting SNAPCRAWL_GC_THRESHOLD={settings.get('SNAPCRAWL_GC_THRESHOLD')!r}: expected int"
-            ) from None
-        if threshold < 0:
-            raise SettingError(f"setting SNAPCRAWL_GC_THRESHOLD={threshold}: must be 0 (Python's default) or more")
+        check_setting(settings, "SNAPCRAWL_GC_THRESHOLD", int, lo=0)
+        threshold = settings.getint("SNAPCRAWL_GC_THRESHOLD", 0)
         ext = cls(crawler, threshold)
         crawler.signals.connect(ext.engine_started, signal=signals.engine_started)
         crawler.signals.connect(ext.engine_stopped, signal=signals.engine_stopped)
